@@ -1,1 +1,215 @@
-//! placeholder while the skeleton is laid
+//! Kepler's persistence behind one interface: accounts and keys, score records,
+//! the cost log, admissions and the job queue.
+//!
+//! Backends are chosen by URL scheme (`sqlite://…` now, `postgres://…` next) and
+//! must pass the same contract suite (`tests/it/contract.rs`). Every method that
+//! changes limits or the queue is one transaction, so callers never coordinate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kepler_core::admission::{Decision, WindowUsage};
+use kepler_core::config::DatabaseSettings;
+use kepler_core::{Domain, FailureReason, JobStatus, ScoreRecord, Tier, TierPolicy};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub mod keys;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A store failure, typed so the API can tell "down" from "wrong".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or timed out: the API answers 503 `store_unavailable`.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The thing named does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The database URL or settings are unusable.
+    #[error("{0}")]
+    Config(String),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Stored data that cannot be read back (a bug or manual tampering).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Any other database error, with its cause kept.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub account_id: Uuid,
+    pub name: String,
+    pub tier: Tier,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A key as just created: the only time its secret is visible.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewKey {
+    pub key: String,
+    pub key_id: Uuid,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub key_id: Uuid,
+    pub account_id: Uuid,
+    pub tier: Tier,
+    pub sandbox: bool,
+}
+
+/// A user-visible job (one per admitted cold call, per account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub job_id: Uuid,
+    pub account_id: Uuid,
+    pub domain: String,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// On `complete`: when the record it produced was scored.
+    pub scored_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<FailureReason>,
+}
+
+/// What `admit` is asked.
+#[derive(Debug, Clone)]
+pub struct AdmissionRequest {
+    pub caller: Caller,
+    pub policy: TierPolicy,
+    pub domain: Domain,
+    pub force_fresh: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// The three cold-call windows of a key and its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UsageSnapshot {
+    pub month: WindowUsage,
+    pub key_hour: WindowUsage,
+    pub account_day: WindowUsage,
+    /// Cost of this month's cold calls, from the cost log, in millionths of a dollar.
+    pub month_cost_micros: i64,
+}
+
+/// What `admit` decided, with what the response needs.
+#[derive(Debug, Clone)]
+pub struct AdmissionOutcome {
+    pub decision: Decision,
+    /// On `ServeFresh`: the record (with `cached: true`).
+    pub record: Option<ScoreRecord>,
+    /// On `Admit` and `ExistingJob`: the job.
+    pub job: Option<Job>,
+    /// The windows after the decision (an admission already counted).
+    pub usage: UsageSnapshot,
+}
+
+/// An engine run claimed by a worker: one per domain in flight, shared by every job that asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedRun {
+    pub run_id: Uuid,
+    pub domain: String,
+    /// How many times this run has been claimed (1 on the first claim).
+    pub attempt: u32,
+    /// When it was first claimed: `job_timeout` counts from here, across retries.
+    pub first_started_at: DateTime<Utc>,
+    pub force_fresh: bool,
+}
+
+/// A saved idempotent answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Queue depth figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub jobs_pending: u64,
+    pub jobs_running: u64,
+    pub jobs_complete: u64,
+    pub jobs_failed: u64,
+    pub oldest_pending_age: Option<Duration>,
+}
+
+/// Everything Kepler persists.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Creates or upgrades the schema (safe to call on every start).
+    async fn migrate(&self) -> Result<()>;
+    /// A cheap round trip, for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_account(&self, name: &str, tier: Tier) -> Result<Account>;
+    async fn set_tier(&self, account_id: Uuid, tier: Tier) -> Result<Account>;
+    async fn get_account(&self, account_id: Uuid) -> Result<Option<Account>>;
+    /// Creates a key; the secret is returned once and stored only as a hash.
+    async fn create_key(&self, account_id: Uuid, sandbox: bool) -> Result<NewKey>;
+    /// Revokes a key: it authenticates no more.
+    async fn revoke_key(&self, key_id: Uuid) -> Result<()>;
+    /// Looks a presented key up by its hash; `None` for unknown or revoked keys.
+    async fn authenticate(&self, presented_key: &str) -> Result<Option<Caller>>;
+
+    /// The newest stored record for a domain, `cached: true`.
+    async fn latest_record(&self, domain: &Domain) -> Result<Option<ScoreRecord>>;
+    /// Stores a record outside a run (sandbox fixtures, imports, tests).
+    async fn put_record(&self, record: &ScoreRecord) -> Result<()>;
+
+    /// Steps 3–9 of API.md §5 in one transaction: gathers the facts, calls
+    /// `kepler_core::admission::decide`, and on `Admit` counts the call, writes the
+    /// cost-log row, creates the job and attaches it to the domain's run (creating
+    /// the run when none is pending or running).
+    async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome>;
+    /// The three windows and this month's cost for a key and its account.
+    async fn usage(&self, caller: &Caller, policy: &TierPolicy, now: DateTime<Utc>) -> Result<UsageSnapshot>;
+    /// A job of this account; another account's job is `None`, like an unknown one.
+    async fn get_job(&self, account_id: Uuid, job_id: Uuid) -> Result<Option<Job>>;
+
+    /// Claims the oldest pending run (or one whose lease expired), marking its jobs running.
+    async fn claim_run(&self, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<Option<ClaimedRun>>;
+    /// Extends a lease; `false` when the lease was lost (expired and taken by another worker).
+    async fn heartbeat(&self, run_id: Uuid, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<bool>;
+    /// Stores the record and completes every job of the run; `false` when the lease was lost.
+    async fn complete_run(&self, run_id: Uuid, worker_id: &str, record: &ScoreRecord, now: DateTime<Utc>) -> Result<bool>;
+    /// Fails every job of the run with `reason`; `false` when the lease was lost.
+    async fn fail_run(&self, run_id: Uuid, worker_id: &str, reason: FailureReason, now: DateTime<Utc>) -> Result<bool>;
+    /// Hands a claimed run back to the queue at once (graceful shutdown).
+    async fn release_run(&self, run_id: Uuid, worker_id: &str) -> Result<()>;
+    /// Queue figures for `/metrics`.
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
+
+    /// A saved answer for `(account, Idempotency-Key)` younger than 24 h.
+    async fn idempotent_response(&self, account_id: Uuid, key: &str, now: DateTime<Utc>) -> Result<Option<IdempotentResponse>>;
+    /// Saves an answer; the first save for a key wins.
+    async fn save_idempotent_response(&self, account_id: Uuid, key: &str, response: &IdempotentResponse, now: DateTime<Utc>) -> Result<()>;
+}
+
+/// Opens the store a URL names (`sqlite://PATH`; `postgres://` arrives with issue 4).
+pub async fn open(settings: &DatabaseSettings) -> Result<Arc<dyn Store>> {
+    let url = settings.url.as_str();
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(settings).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Err(StoreError::Config("the PostgreSQL store is not built yet; use a sqlite:// URL".into()))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {url:?}: expected sqlite://PATH or postgres://..."
+        )))
+    }
+}
