@@ -177,7 +177,7 @@ mod tests {
         assert!(matches!(bad("example.123"), DomainError::NumericTld(_)));
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(matches!(bad(&long_label), DomainError::BadLabelLength(_)));
-        let long_name = format!("{}.com", ["a".repeat(60); 5].join("."));
+        let long_name = format!("{}.com", vec!["a".repeat(60); 5].join("."));
         assert_eq!(bad(&long_name), DomainError::TooLong);
     }
 
