@@ -87,6 +87,9 @@ pub struct WorkerSettings {
     /// How often an idle worker looks for work when nothing wakes it.
     #[serde(deserialize_with = "duration::deserialize")]
     pub poll_interval: Duration,
+    /// On shutdown, how long in-flight runs may go on before they are handed back.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -97,6 +100,7 @@ impl Default for WorkerSettings {
             job_timeout: Duration::from_secs(180),
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

@@ -1,0 +1,60 @@
+//! The router: routes, OpenAPI, and the layers every response goes through
+//! (Request-Id, metrics, problem+json for unknown routes and methods).
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode, ErrorCodeTag};
+use crate::metrics::{OutcomeLabels, RequestLabels};
+
+/// Largest request body accepted (API.md §5).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("request-id");
+    crate::routes::api_router()
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such resource; see /openapi.json")
+}
+
+/// Counts every request by route and status, and gives axum's bare 405s a problem body.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && response.extensions().get::<ErrorCodeTag>().is_none() {
+        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+        let mut replaced = ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} is not allowed here")).into_response();
+        if let Some(allow) = allow {
+            replaced.headers_mut().insert(axum::http::header::ALLOW, allow);
+        }
+        response = replaced;
+    }
+    let status = response.status().as_u16();
+    state.metrics.requests.get_or_create(&RequestLabels { route: route.clone(), method, status }).inc();
+    state
+        .metrics
+        .request_seconds
+        .get_or_create(&OutcomeLabels { outcome: route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics, one registry per server (no process-global recorder, so
+//! several servers can live in one test process).
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_seconds: Family<OutcomeLabels, Histogram>,
+    /// Admission outcomes: `admitted`, `cached`, `existing_job`, `sandbox`, or the refusing error code.
+    pub admissions: Family<OutcomeLabels, Counter>,
+    pub jobs: Family<StateLabels, Gauge>,
+    pub oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Engine runs by outcome (`complete`, a failure reason, `lease_lost`, `released`).
+    pub runs: Family<OutcomeLabels, Counter>,
+    pub run_seconds: Family<OutcomeLabels, Histogram>,
+    pub runs_in_flight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("kepler");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
+        let request_seconds =
+            Family::<OutcomeLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", request_seconds.clone());
+        let admissions = Family::<OutcomeLabels, Counter>::default();
+        registry.register("admissions", "POST /v1/score decisions by outcome or error code", admissions.clone());
+        let jobs = Family::<StateLabels, Gauge>::default();
+        registry.register("jobs", "Jobs by state", jobs.clone());
+        let oldest_pending_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register("oldest_pending_job_age_seconds", "Age of the oldest pending job", oldest_pending_seconds.clone());
+        let runs = Family::<OutcomeLabels, Counter>::default();
+        registry.register("engine_runs", "Engine runs finished by this process, by outcome", runs.clone());
+        let run_seconds =
+            Family::<OutcomeLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.05, 2.0, 14)));
+        registry.register("engine_run_duration_seconds", "Engine run wall time by outcome", run_seconds.clone());
+        let runs_in_flight = Gauge::default();
+        registry.register("engine_runs_in_flight", "Engine runs in flight in this process", runs_in_flight.clone());
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            request_seconds,
+            admissions,
+            jobs,
+            oldest_pending_seconds,
+            runs,
+            run_seconds,
+            runs_in_flight,
+        }
+    }
+
+    pub fn admission(&self, outcome: &str) {
+        self.admissions.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}

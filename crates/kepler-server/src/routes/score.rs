@@ -1,0 +1,324 @@
+//! `POST /v1/score` (API.md §5) and `GET /v1/score/{domain}` (§7).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use kepler_core::admission::{Decision, LimitKind, WindowUsage, is_fresh};
+use kepler_core::{Domain, ScoreRecord};
+use kepler_store::{AdmissionRequest, Caller, IdempotentResponse, Job, UsageSnapshot};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ErrorCode};
+use crate::{idempotency, ratelimit, sandbox};
+
+/// The body of `POST /v1/score`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScoreRequest {
+    /// A hostname such as `stripe.com` (normalised: trimmed, lower-cased, IDN to A-label).
+    pub domain: Option<Value>,
+    /// Bypass a fresh stored record (Enterprise only).
+    #[serde(default)]
+    pub force_fresh: Option<Value>,
+    /// Accepted for compatibility and ignored: cold runs are always asynchronous.
+    #[allow(dead_code)]
+    #[serde(default)]
+    pub wait: Option<Value>,
+}
+
+/// The `202 Accepted` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobAccepted {
+    pub job_id: String,
+    pub status: String,
+    pub domain: String,
+    pub poll_url: String,
+}
+
+/// A stored record with whether it is fresh for the caller's tier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordWithFreshness {
+    #[serde(flatten)]
+    pub record: ScoreRecord,
+    pub fresh_for_tier: bool,
+}
+
+fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<(Domain, bool), ApiError> {
+    let body = body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is over 16 KiB")
+        }
+        other => ApiError::new(ErrorCode::InvalidRequest, format!("could not read the request body: {other}")),
+    })?;
+    let request: ScoreRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidRequest, format!("the body must be a JSON object such as {{\"domain\":\"example.com\"}}: {e}"))
+    })?;
+    let domain = match request.domain {
+        Some(Value::String(text)) => Domain::parse(&text)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidDomain, format!("{text:?}: {e}")).field("domain", text))?,
+        Some(_) => return Err(ApiError::new(ErrorCode::InvalidRequest, "\"domain\" must be a string")),
+        None => return Err(ApiError::new(ErrorCode::InvalidRequest, "the body needs a \"domain\" field")),
+    };
+    let force_fresh = match request.force_fresh {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => flag,
+        Some(_) => return Err(ApiError::new(ErrorCode::InvalidRequest, "\"force_fresh\" must be true or false")),
+    };
+    Ok((domain, force_fresh))
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_string(body) {
+        Ok(text) => {
+            let mut response = (status, [(header::CONTENT_TYPE, "application/json")], text.clone()).into_response();
+            response.extensions_mut().insert(ReplayBody(text));
+            response
+        }
+        Err(e) => ApiError::new(ErrorCode::InternalError, format!("could not encode the response: {e}")).into_response(),
+    }
+}
+
+fn accepted(job: &Job) -> Response {
+    let poll_url = format!("/v1/jobs/{}", job.job_id);
+    let body = JobAccepted {
+        job_id: job.job_id.to_string(),
+        status: job.status.as_str().to_owned(),
+        domain: job.domain.clone(),
+        poll_url: poll_url.clone(),
+    };
+    let mut response = json_response(StatusCode::ACCEPTED, &body);
+    if let Ok(location) = HeaderValue::from_str(&poll_url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+fn limit_error(kind: LimitKind, usage: WindowUsage, tier: &str) -> ApiError {
+    let now = Utc::now();
+    let what = match kind {
+        LimitKind::Month => "the monthly cold-call cap",
+        LimitKind::KeyHour => "this key's cold calls in the last hour",
+        LimitKind::AccountDay => "the account's cold calls in the last 24 hours",
+    };
+    let code = match kind {
+        LimitKind::Month => ErrorCode::ColdBudgetExhausted,
+        LimitKind::KeyHour => ErrorCode::KeyHourlyColdLimit,
+        LimitKind::AccountDay => ErrorCode::AccountBreakerOpen,
+    };
+    ApiError::new(code, format!("{what} is reached ({} of {}); it frees at {}", usage.used, usage.limit, usage.resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .field("limit", usage.limit)
+        .field("used", usage.used)
+        .field("resets_at", usage.resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .field("tier", tier)
+        .retry_after(usage.retry_after_secs(now))
+}
+
+/// Score a domain: a fresh record inline, or a queued cold run.
+#[utoipa::path(
+    post, path = "/v1/score", tag = "score",
+    request_body = ScoreRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry for 24 h")),
+    responses(
+        (status = 200, description = "A fresh stored record (or a sandbox record)", body = ScoreRecord),
+        (status = 202, description = "A cold run is queued; poll `Location`", body = JobAccepted),
+        (status = 400, description = "invalid_request, invalid_domain or sandbox_domain_unknown", content_type = "application/problem+json"),
+        (status = 401, description = "invalid_api_key", content_type = "application/problem+json"),
+        (status = 403, description = "force_fresh_not_allowed or free_tier_sandbox_only", content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", content_type = "application/problem+json"),
+        (status = 422, description = "idempotency_key_reused", content_type = "application/problem+json"),
+        (status = 429, description = "cold_budget_exhausted, key_hourly_cold_limit or account_breaker_open", content_type = "application/problem+json"),
+        (status = 503, description = "store_unavailable", content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn post_score(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut usage = None;
+    let mut response = match score_inner(&state, &caller, &headers, body, &mut usage).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    finish_live(&state, &caller, &mut response, usage).await;
+    response
+}
+
+async fn score_inner(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    usage_out: &mut Option<UsageSnapshot>,
+) -> Result<Response, ApiError> {
+    let (domain, force_fresh) = parse_request(body)?;
+    let idempotency_key = idempotency::key_from(headers)?;
+    let request_hash = idempotency::request_hash(&domain, force_fresh);
+    if let Some(key) = &idempotency_key
+        && let Some(saved) =
+            state.store_call(state.store.idempotent_response(caller.account_id, key, Utc::now())).await?
+    {
+        if saved.request_hash != request_hash {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was used with a different request in the last 24 hours",
+            ));
+        }
+        return Ok(replay(saved));
+    }
+
+    if caller.sandbox {
+        state.metrics.admission("sandbox");
+        return sandbox::record(domain.as_str())
+            .map(|record| json_response(StatusCode::OK, &record))
+            .ok_or_else(sandbox::unknown_domain);
+    }
+
+    let policy = state.policy(caller.tier);
+    let request = AdmissionRequest { caller: caller.clone(), policy, domain, force_fresh, now: Utc::now() };
+    let outcome = state.store_call(state.store.admit(&request)).await?;
+    *usage_out = Some(outcome.usage);
+    let tier = caller.tier.as_str();
+    let response = match outcome.decision {
+        Decision::ForceFreshNotAllowed => {
+            state.metrics.admission(ErrorCode::ForceFreshNotAllowed.as_str());
+            return Err(ApiError::new(ErrorCode::ForceFreshNotAllowed, format!("the {tier} tier cannot force a fresh run"))
+                .field("tier", tier));
+        }
+        Decision::FreeTierSandboxOnly => {
+            state.metrics.admission(ErrorCode::FreeTierSandboxOnly.as_str());
+            return Err(ApiError::new(ErrorCode::FreeTierSandboxOnly, "the free tier serves stored records and sandbox keys only; upgrade for cold runs")
+                .field("tier", tier));
+        }
+        Decision::LimitReached(kind, window) => {
+            state.metrics.admission(kind.error_code());
+            return Err(limit_error(kind, window, tier));
+        }
+        Decision::ServeFresh => {
+            state.metrics.admission("cached");
+            let record = outcome
+                .record
+                .ok_or_else(|| ApiError::new(ErrorCode::InternalError, "the store served no record for a fresh decision"))?;
+            json_response(StatusCode::OK, &record)
+        }
+        Decision::ExistingJob(_) | Decision::Admit => {
+            let admitted = outcome.decision == Decision::Admit;
+            state.metrics.admission(if admitted { "admitted" } else { "existing_job" });
+            if admitted {
+                state.work_available.notify_one();
+            }
+            let job = outcome
+                .job
+                .ok_or_else(|| ApiError::new(ErrorCode::InternalError, "the store returned no job for an admission"))?;
+            accepted(&job)
+        }
+    };
+    if let Some(key) = idempotency_key {
+        let saved = replayable(request_hash, &response);
+        save_for_replay(state, caller, &key, saved).await;
+    }
+    Ok(response)
+}
+
+/// What to save of a successful answer for replay (taken before any await:
+/// a `Response` is not `Sync`).
+fn replayable(request_hash: String, response: &Response) -> Option<IdempotentResponse> {
+    let body = response.extensions().get::<ReplayBody>()?.0.clone();
+    let kept = ["content-type", "location", "retry-after"];
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| kept.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    Some(IdempotentResponse { request_hash, status: response.status().as_u16(), body, headers })
+}
+
+/// Remembers a successful answer; a failure to save is logged, not fatal: a retry
+/// then behaves like a new request, which step 5 keeps from double-charging.
+async fn save_for_replay(state: &AppState, caller: &Caller, key: &str, saved: Option<IdempotentResponse>) {
+    let Some(saved) = saved else { return };
+    if let Err(error) = state.store.save_idempotent_response(caller.account_id, key, &saved, Utc::now()).await {
+        tracing::warn!(%error, "could not save an idempotent response");
+    }
+}
+
+fn replay(saved: IdempotentResponse) -> Response {
+    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, saved.body).into_response();
+    for (name, value) in saved.headers {
+        if let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// The exact body text of a response, kept so a replay is byte-for-byte the same.
+#[derive(Debug, Clone)]
+pub struct ReplayBody(pub String);
+
+/// Adds RateLimit fields to responses for live keys.
+pub async fn finish_live(state: &AppState, caller: &Caller, response: &mut Response, usage: Option<UsageSnapshot>) {
+    if caller.sandbox {
+        return;
+    }
+    let now = Utc::now();
+    let usage = match usage {
+        Some(usage) => Some(usage),
+        None => state.store_call(state.store.usage(caller, &state.policy(caller.tier), now)).await.ok(),
+    };
+    if let Some(usage) = usage {
+        ratelimit::apply(response.headers_mut(), &usage, now);
+    }
+}
+
+/// The newest stored record for a domain, whatever its age.
+#[utoipa::path(
+    get, path = "/v1/score/{domain}", tag = "score",
+    params(("domain" = String, Path, description = "The domain, e.g. stripe.com")),
+    responses(
+        (status = 200, description = "The newest record, with fresh_for_tier", body = RecordWithFreshness),
+        (status = 400, description = "invalid_domain or sandbox_domain_unknown", content_type = "application/problem+json"),
+        (status = 401, description = "invalid_api_key", content_type = "application/problem+json"),
+        (status = 404, description = "not_scored", content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn get_score(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(raw): Path<String>,
+) -> Response {
+    let mut response = match get_score_inner(&state, &caller, &raw).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    finish_live(&state, &caller, &mut response, None).await;
+    response
+}
+
+async fn get_score_inner(state: &AppState, caller: &Caller, raw: &str) -> Result<Response, ApiError> {
+    let domain = Domain::parse(raw)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidDomain, format!("{raw:?}: {e}")).field("domain", raw))?;
+    if caller.sandbox {
+        let record = sandbox::record(domain.as_str()).ok_or_else(sandbox::unknown_domain)?;
+        return Ok(json_response(StatusCode::OK, &RecordWithFreshness { record, fresh_for_tier: true }));
+    }
+    let record = state
+        .store_call(state.store.latest_record(&domain))
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotScored, format!("{domain} has not been scored yet; POST /v1/score to start a run")))?;
+    let fresh_for_tier = is_fresh(&state.policy(caller.tier), record.scored_at, Utc::now());
+    Ok(json_response(StatusCode::OK, &RecordWithFreshness { record, fresh_for_tier }))
+}

@@ -1,0 +1,174 @@
+//! In-process workers: claim a domain's run from the store's queue, keep its
+//! lease alive by heartbeat, run the engine within `job_timeout`, settle the run.
+//!
+//! Everything that must survive a crash lives in the store: a worker that dies
+//! simply stops heartbeating, and its run is claimed again once the lease expires.
+//! Charging happens only at admission, so a retried run is never charged twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use kepler_core::{Domain, FailureReason, ScoreRecord};
+use kepler_store::ClaimedRun;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::metrics::OutcomeLabels;
+use crate::scorer::Scorer;
+
+/// Longest pause between claim attempts while the store is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A name unique to this pool, so leases tell workers apart across processes.
+fn worker_id() -> String {
+    format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+}
+
+/// Runs up to `workers.concurrency` engine runs at once until `shutdown`.
+pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: CancellationToken) {
+    let id = worker_id();
+    let settings = state.config.workers.clone();
+    let permits = Arc::new(Semaphore::new(settings.concurrency));
+    let mut tasks = JoinSet::new();
+    let mut backoff = Duration::from_millis(100);
+    tracing::info!(worker = %id, concurrency = settings.concurrency, "workers started");
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            () = shutdown.cancelled() => break,
+        };
+        match state.store.claim_run(&id, settings.lease, Utc::now()).await {
+            Ok(Some(run)) => {
+                backoff = Duration::from_millis(100);
+                tasks.spawn(execute(state.clone(), scorer.clone(), run, permit, id.clone(), shutdown.clone()));
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    () = state.work_available.notified() => {}
+                    () = tokio::time::sleep(settings.poll_interval) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            Err(error) => {
+                drop(permit);
+                tracing::warn!(%error, ?backoff, "could not claim a run; backing off");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    tracing::info!(worker = %id, "workers stopped");
+}
+
+enum Ending {
+    Settled(Result<ScoreRecord, FailureReason>),
+    LeaseLost,
+    HandedBack,
+}
+
+async fn execute(
+    state: AppState,
+    scorer: Arc<dyn Scorer>,
+    run: ClaimedRun,
+    _permit: OwnedSemaphorePermit,
+    worker: String,
+    shutdown: CancellationToken,
+) {
+    let metrics = state.metrics.clone();
+    metrics.runs_in_flight.inc();
+    let started = Instant::now();
+    let ending = drive(&state, scorer.as_ref(), &run, &worker, &shutdown).await;
+    let outcome = match ending {
+        Ending::Settled(result) => settle(&state, &run, &worker, result).await,
+        Ending::LeaseLost => "lease_lost",
+        Ending::HandedBack => {
+            if let Err(error) = state.store.release_run(run.run_id, &worker).await {
+                tracing::warn!(%error, run = %run.run_id, "could not hand a run back; its lease will expire");
+            }
+            "released"
+        }
+    };
+    metrics.runs.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    metrics
+        .run_seconds
+        .get_or_create(&OutcomeLabels { outcome: outcome.to_owned() })
+        .observe(started.elapsed().as_secs_f64());
+    metrics.runs_in_flight.dec();
+}
+
+async fn drive(state: &AppState, scorer: &dyn Scorer, run: &ClaimedRun, worker: &str, shutdown: &CancellationToken) -> Ending {
+    let settings = &state.config.workers;
+    let Ok(domain) = Domain::parse(&run.domain) else {
+        tracing::error!(domain = %run.domain, "a queued run holds an invalid domain");
+        return Ending::Settled(Err(FailureReason::EngineError));
+    };
+    // `job_timeout` counts from the first claim, so a retried run does not get a fresh allowance.
+    let spent = (Utc::now() - run.first_started_at).to_std().unwrap_or_default();
+    let Some(remaining) = settings.job_timeout.checked_sub(spent).filter(|d| !d.is_zero()) else {
+        return Ending::Settled(Err(FailureReason::Timeout));
+    };
+    let deadline = tokio::time::sleep(remaining);
+    let mut heartbeat = tokio::time::interval(settings.lease / 3);
+    heartbeat.tick().await;
+    let engine_run = scorer.score(&domain);
+    let grace = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(deadline, engine_run, grace);
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            result = &mut engine_run => return Ending::Settled(result),
+            () = &mut deadline => return Ending::Settled(Err(FailureReason::Timeout)),
+            _ = heartbeat.tick() => {
+                match state.store.heartbeat(run.run_id, worker, settings.lease, Utc::now()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(run = %run.run_id, "lease lost; another worker owns this run now");
+                        return Ending::LeaseLost;
+                    }
+                    Err(error) => tracing::warn!(%error, run = %run.run_id, "heartbeat failed"),
+                }
+            }
+            () = shutdown.cancelled(), if !shutting_down => {
+                shutting_down = true;
+                grace.as_mut().reset(tokio::time::Instant::now() + settings.shutdown_grace);
+            }
+            () = &mut grace, if shutting_down => return Ending::HandedBack,
+        }
+    }
+}
+
+/// Writes the run's outcome, retrying briefly through store hiccups; if the store
+/// stays down, the lease expires and another worker runs the domain again.
+async fn settle(state: &AppState, run: &ClaimedRun, worker: &str, result: Result<ScoreRecord, FailureReason>) -> &'static str {
+    let outcome = match &result {
+        Ok(_) => "complete",
+        Err(reason) => reason.as_str(),
+    };
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        let written = match &result {
+            Ok(record) => state.store.complete_run(run.run_id, worker, record, Utc::now()).await,
+            Err(reason) => state.store.fail_run(run.run_id, worker, *reason, Utc::now()).await,
+        };
+        match written {
+            Ok(true) => return outcome,
+            Ok(false) => return "lease_lost",
+            Err(error) => {
+                tracing::warn!(%error, attempt, run = %run.run_id, "could not settle a run");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+    "settle_failed"
+}
+
