@@ -755,6 +755,26 @@ pub async fn key_hour_limit_is_exact_under_concurrency(h: Harness) {
     assert_eq!((admitted, refused), (10, 70), "{decisions:?}");
 }
 
+pub async fn account_day_breaker_is_exact_under_concurrency(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let limit = policy(Tier::Growth, |p| p.account_daily_cold_limit = 15);
+    let mut callers = vec![c.caller.clone()];
+    for _ in 0..3 {
+        callers.push(key(s, &c.account).await);
+    }
+    let requests = (0..80)
+        .map(|i| ask(&callers[i % 4], limit, &format!("d{i}.example"), now()))
+        .collect();
+    let decisions = admit_all(&h.store, requests).await;
+    let admitted = decisions.iter().filter(|d| **d == Decision::Admit).count();
+    let refused = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::LimitReached(LimitKind::AccountDay, _)))
+        .count();
+    assert_eq!((admitted, refused), (15, 65), "{decisions:?}");
+}
+
 pub async fn one_job_per_account_and_domain_under_concurrency(h: Harness) {
     let c = client(h.store.as_ref(), Tier::Growth).await;
     let growth = Tier::Growth.default_policy();
@@ -1291,6 +1311,50 @@ pub async fn claims_take_the_oldest_run_first(h: Harness) {
             "three.example",
             "four.example"
         ]
+    );
+}
+
+pub async fn concurrent_workers_claim_each_run_once(h: Harness) {
+    let c = client(h.store.as_ref(), Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    for i in 0..30 {
+        admit(
+            h.store.as_ref(),
+            &ask(&c.caller, growth, &format!("d{i}.example"), now()),
+        )
+        .await;
+    }
+    let workers = (0..8).map(|w| {
+        let store = Arc::clone(&h.store);
+        tokio::spawn(async move {
+            let worker = format!("w{w}");
+            let mut claimed = Vec::new();
+            while let Some(run) = store.claim_run(&worker, LEASE, now()).await.expect("claim") {
+                claimed.push(run.run_id);
+            }
+            claimed
+        })
+    });
+    let mut all: Vec<Uuid> = join_all(workers)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("task"))
+        .collect();
+    let claims = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        (claims, all.len()),
+        (30, 30),
+        "every run claimed exactly once"
+    );
+    assert_eq!(
+        h.store
+            .queue_stats(now())
+            .await
+            .expect("stats")
+            .jobs_running,
+        30
     );
 }
 

@@ -158,3 +158,33 @@ async fn another_process_holding_the_write_lock_makes_writes_unavailable() {
         .expect("service resumes by itself");
     assert_eq!(account.tier, Tier::Scale);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_keep_the_limits_exact() {
+    use kepler_core::admission::Decision;
+
+    use crate::support::{ask, client, now, policy};
+
+    // Two handles with their own pools stand in for two processes (`serve` and `worker`):
+    // only SQLite's own lock (`BEGIN IMMEDIATE`) serialises them.
+    let h = harness().await;
+    let other = h.backend.reopen().await;
+    let c = client(h.store.as_ref(), Tier::Growth).await;
+    let cap = policy(Tier::Growth, |p| p.monthly_cold_cap = 20);
+    let tasks = (0..100).map(|i| {
+        let store = if i % 2 == 0 {
+            Arc::clone(&h.store)
+        } else {
+            Arc::clone(&other)
+        };
+        let request = ask(&c.caller, cap, &format!("d{i}.example"), now());
+        tokio::spawn(async move { store.admit(&request).await.expect("admit").decision })
+    });
+    let decisions: Vec<Decision> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let admitted = decisions.iter().filter(|d| **d == Decision::Admit).count();
+    assert_eq!(admitted, 20, "{decisions:?}");
+}
