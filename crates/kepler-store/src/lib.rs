@@ -4,6 +4,10 @@
 //! Backends are chosen by URL scheme (`sqlite://…` now, `postgres://…` next) and
 //! must pass the same contract suite (`tests/it/contract.rs`). Every method that
 //! changes limits or the queue is one transaction, so callers never coordinate.
+//!
+//! [`open`] does not touch the schema: call [`Store::migrate`] once after it.
+//! Instants are kept at millisecond precision (see [`time`]): a job's or record's
+//! timestamps read back equal what the write returned.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +19,11 @@ use kepler_core::{Domain, FailureReason, JobStatus, ScoreRecord, Tier, TierPolic
 use serde::Serialize;
 use uuid::Uuid;
 
+mod error;
 pub mod keys;
 mod sqlite;
+pub mod time;
+pub mod windows;
 
 pub use sqlite::SqliteStore;
 
@@ -155,6 +162,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn migrate(&self) -> Result<()>;
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+    /// Closes the connections (graceful shutdown); later calls answer `Unavailable`.
+    async fn close(&self) {}
 
     async fn create_account(&self, name: &str, tier: Tier) -> Result<Account>;
     async fn set_tier(&self, account_id: Uuid, tier: Tier) -> Result<Account>;
@@ -177,27 +186,66 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the run when none is pending or running).
     async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome>;
     /// The three windows and this month's cost for a key and its account.
-    async fn usage(&self, caller: &Caller, policy: &TierPolicy, now: DateTime<Utc>) -> Result<UsageSnapshot>;
+    async fn usage(
+        &self,
+        caller: &Caller,
+        policy: &TierPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<UsageSnapshot>;
     /// A job of this account; another account's job is `None`, like an unknown one.
     async fn get_job(&self, account_id: Uuid, job_id: Uuid) -> Result<Option<Job>>;
 
     /// Claims the oldest pending run (or one whose lease expired), marking its jobs running.
-    async fn claim_run(&self, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<Option<ClaimedRun>>;
+    async fn claim_run(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimedRun>>;
     /// Extends a lease; `false` when the lease was lost (expired and taken by another worker).
-    async fn heartbeat(&self, run_id: Uuid, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<bool>;
+    async fn heartbeat(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Stores the record and completes every job of the run; `false` when the lease was lost.
-    async fn complete_run(&self, run_id: Uuid, worker_id: &str, record: &ScoreRecord, now: DateTime<Utc>) -> Result<bool>;
+    async fn complete_run(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        record: &ScoreRecord,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Fails every job of the run with `reason`; `false` when the lease was lost.
-    async fn fail_run(&self, run_id: Uuid, worker_id: &str, reason: FailureReason, now: DateTime<Utc>) -> Result<bool>;
+    async fn fail_run(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        reason: FailureReason,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Hands a claimed run back to the queue at once (graceful shutdown).
     async fn release_run(&self, run_id: Uuid, worker_id: &str) -> Result<()>;
     /// Queue figures for `/metrics`.
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
 
     /// A saved answer for `(account, Idempotency-Key)` younger than 24 h.
-    async fn idempotent_response(&self, account_id: Uuid, key: &str, now: DateTime<Utc>) -> Result<Option<IdempotentResponse>>;
+    async fn idempotent_response(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotentResponse>>;
     /// Saves an answer; the first save for a key wins.
-    async fn save_idempotent_response(&self, account_id: Uuid, key: &str, response: &IdempotentResponse, now: DateTime<Utc>) -> Result<()>;
+    async fn save_idempotent_response(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        response: &IdempotentResponse,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 /// Opens the store a URL names (`sqlite://PATH`; `postgres://` arrives with issue 4).
@@ -206,7 +254,9 @@ pub async fn open(settings: &DatabaseSettings) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(settings).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::Config("the PostgreSQL store is not built yet; use a sqlite:// URL".into()))
+        Err(StoreError::Config(
+            "the PostgreSQL store is not built yet; use a sqlite:// URL".into(),
+        ))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL {url:?}: expected sqlite://PATH or postgres://..."

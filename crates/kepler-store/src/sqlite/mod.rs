@@ -1,0 +1,320 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection, and every write is a
+//! `BEGIN IMMEDIATE` transaction (never a read upgraded to a write, which WAL
+//! may refuse outright with `SQLITE_BUSY_SNAPSHOT`): SQLite allows one
+//! writer at a time anyway, and queueing writers in-process (first come, first
+//! served) beats having them spin in SQLite's busy handler. `BEGIN IMMEDIATE`
+//! still takes the file's write lock up front, so another process on the same
+//! file (`kepler admin …` while `kepler serve` runs) is serialised too, waiting
+//! up to `busy_timeout`. Reads use their own pool and never wait for writers.
+
+mod accounts;
+mod admission;
+mod idempotency;
+mod queue;
+mod records;
+mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kepler_core::config::DatabaseSettings;
+use kepler_core::{Domain, FailureReason, ScoreRecord, Tier, TierPolicy};
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use uuid::Uuid;
+
+use crate::{
+    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotentResponse, Job,
+    NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store. Cloning shares the pools.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: every write transaction.
+    writer: SqlitePool,
+    /// Reads; the same pool as `writer` for an in-memory database.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its parent directories on first use) the
+    /// database `settings.url` names: `sqlite://PATH`, or `sqlite::memory:` for a
+    /// private in-memory database that lives as long as this store.
+    pub async fn open(settings: &DatabaseSettings) -> Result<SqliteStore> {
+        let url = settings.url.as_str();
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad SQLite URL {url:?}: {e}")))?
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(settings.acquire_timeout.max(Duration::from_secs(1)));
+        let max_connections = settings.max_connections.max(1);
+
+        if is_in_memory(url) {
+            // Every connection would see its own empty database: keep exactly one, forever.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(base)
+                .await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+
+        let path = base.get_filename().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create the directory {}: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+        // WAL is a property of the file: set once by the writer, which connects first.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(base)
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// SQLite result codes that mean "busy, locked or unreachable", not "wrong":
+/// BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN (primary codes; the driver reports extended ones).
+pub(crate) fn is_transient(error: &SqliteError) -> bool {
+    let Some(code) = error.code().and_then(|c| c.parse::<i32>().ok()) else {
+        return false;
+    };
+    matches!(code & 0xff, 5 | 6 | 7 | 10 | 13 | 14)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Migration(other.to_string()),
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.reader.acquire().await?;
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    async fn create_account(&self, name: &str, tier: Tier) -> Result<Account> {
+        let mut tx = self.write().await?;
+        let account = accounts::create_account(&mut tx, name, tier).await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn set_tier(&self, account_id: Uuid, tier: Tier) -> Result<Account> {
+        let mut tx = self.write().await?;
+        let account = accounts::set_tier(&mut tx, account_id, tier).await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn get_account(&self, account_id: Uuid) -> Result<Option<Account>> {
+        let mut conn = self.reader.acquire().await?;
+        accounts::get_account(&mut conn, account_id).await
+    }
+
+    async fn create_key(&self, account_id: Uuid, sandbox: bool) -> Result<NewKey> {
+        let mut tx = self.write().await?;
+        let key = accounts::create_key(&mut tx, account_id, sandbox).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn revoke_key(&self, key_id: Uuid) -> Result<()> {
+        let mut tx = self.write().await?;
+        accounts::revoke_key(&mut tx, key_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn authenticate(&self, presented_key: &str) -> Result<Option<Caller>> {
+        let mut conn = self.reader.acquire().await?;
+        accounts::authenticate(&mut conn, presented_key).await
+    }
+
+    async fn latest_record(&self, domain: &Domain) -> Result<Option<ScoreRecord>> {
+        let mut conn = self.reader.acquire().await?;
+        records::latest(&mut conn, domain.as_str()).await
+    }
+
+    async fn put_record(&self, record: &ScoreRecord) -> Result<()> {
+        let mut tx = self.write().await?;
+        records::insert(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
+        // Most requests are answered without writing (a fresh record, a limit already
+        // reached, a job in flight). Decide those on a read snapshot first, so they never
+        // queue behind writers. Such an answer was true at the snapshot, and the
+        // ones that matter for exactness stay true for this `now`: records and
+        // cost-log rows are only ever added, so a fresh record stays and a full
+        // window stays full. Only `Admit` needs the write lock.
+        {
+            let mut snapshot = self.reader.begin().await?;
+            if let Some(outcome) = admission::decide_on(&mut snapshot, request).await? {
+                snapshot.commit().await?;
+                return Ok(outcome);
+            }
+        }
+        // Facts read and call written under one write lock: the limits are exact.
+        let mut tx = self.write().await?;
+        let outcome = match admission::decide_on(&mut tx, request).await? {
+            Some(outcome) => outcome,
+            None => admission::admit(&mut tx, request).await?,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn usage(
+        &self,
+        caller: &Caller,
+        policy: &TierPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<UsageSnapshot> {
+        let mut snapshot = self.reader.begin().await?;
+        let usage = admission::usage(&mut snapshot, caller, policy, now).await?;
+        snapshot.commit().await?;
+        Ok(usage)
+    }
+
+    async fn get_job(&self, account_id: Uuid, job_id: Uuid) -> Result<Option<Job>> {
+        let mut conn = self.reader.acquire().await?;
+        admission::get_job(&mut conn, account_id, job_id).await
+    }
+
+    async fn claim_run(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimedRun>> {
+        let mut tx = self.write().await?;
+        let claimed = queue::claim(&mut tx, worker_id, lease, now).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn heartbeat(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let held = queue::heartbeat(&mut tx, run_id, worker_id, lease, now).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    async fn complete_run(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        record: &ScoreRecord,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = queue::complete(&mut tx, run_id, worker_id, record, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn fail_run(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        reason: FailureReason,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = queue::fail(&mut tx, run_id, worker_id, reason, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn release_run(&self, run_id: Uuid, worker_id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        queue::release(&mut tx, run_id, worker_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats> {
+        let mut snapshot = self.reader.begin().await?;
+        let stats = queue::stats(&mut snapshot, now).await?;
+        snapshot.commit().await?;
+        Ok(stats)
+    }
+
+    async fn idempotent_response(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotentResponse>> {
+        let mut conn = self.reader.acquire().await?;
+        idempotency::get(&mut conn, account_id, key, now).await
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        response: &IdempotentResponse,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        idempotency::save(&mut tx, account_id, key, response, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

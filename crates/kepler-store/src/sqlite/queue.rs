@@ -1,0 +1,232 @@
+//! The run queue: claims with leases, heartbeats, settling a run and all its jobs.
+//!
+//! Every function that changes more than one row runs inside the caller's
+//! `BEGIN IMMEDIATE` transaction; a lost lease is checked first and changes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kepler_core::{FailureReason, ScoreRecord};
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+use uuid::Uuid;
+
+use super::{records, rows};
+use crate::time::{duration_millis, from_millis, to_millis, truncate};
+use crate::{ClaimedRun, QueueStats, Result, StoreError};
+
+/// The oldest run waiting: pending, or running under a lease that has expired (its worker died).
+async fn next_claimable(conn: &mut SqliteConnection, now_ms: i64) -> Result<Option<String>> {
+    // Two indexed LIMIT 1 reads rather than one UNION: the pending index is ordered by age.
+    let pending = sqlx::query("SELECT run_id, created_at FROM runs WHERE status = 'pending' ORDER BY created_at, run_id LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let expired = sqlx::query(
+        "SELECT run_id, created_at FROM runs WHERE status = 'running' AND lease_expires_at < ? \
+         ORDER BY created_at, run_id LIMIT 1",
+    )
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut oldest: Option<(i64, String)> = None;
+    for row in [pending, expired].into_iter().flatten() {
+        let candidate: (i64, String) = (row.try_get("created_at")?, row.try_get("run_id")?);
+        if oldest.as_ref().is_none_or(|o| candidate < *o) {
+            oldest = Some(candidate);
+        }
+    }
+    Ok(oldest.map(|(_, id)| id))
+}
+
+pub(super) async fn claim(
+    conn: &mut SqliteConnection,
+    worker_id: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<ClaimedRun>> {
+    let now_ms = to_millis(now);
+    let Some(run_id) = next_claimable(&mut *conn, now_ms).await? else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "UPDATE runs SET status = 'running', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, \
+         first_started_at = COALESCE(first_started_at, ?) \
+         WHERE run_id = ? RETURNING domain, attempts, first_started_at, force_fresh",
+    )
+    .bind(worker_id)
+    .bind(now_ms.saturating_add(duration_millis(lease)))
+    .bind(now_ms)
+    .bind(&run_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE run_id = ? AND status = 'pending'")
+        .bind(now_ms)
+        .bind(&run_id)
+        .execute(&mut *conn)
+        .await?;
+    let attempts: i64 = row.try_get("attempts")?;
+    Ok(Some(ClaimedRun {
+        run_id: Uuid::parse_str(&run_id)
+            .map_err(|e| StoreError::Corrupt(format!("run_id {run_id:?}: {e}")))?,
+        domain: row.try_get("domain")?,
+        attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+        first_started_at: rows::instant(&row, "first_started_at")?,
+        force_fresh: row.try_get("force_fresh")?,
+    }))
+}
+
+pub(super) async fn heartbeat(
+    conn: &mut SqliteConnection,
+    run_id: Uuid,
+    worker_id: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let changed = sqlx::query(
+        "UPDATE runs SET lease_expires_at = ? WHERE run_id = ? AND status = 'running' AND lease_owner = ?",
+    )
+    .bind(to_millis(now).saturating_add(duration_millis(lease)))
+    .bind(run_id.to_string())
+    .bind(worker_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// The run's domain if `worker_id` still holds it. A lease that expired but was
+/// not taken by anyone is still held: no other worker is running the domain.
+async fn held_domain(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    worker_id: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT domain FROM runs WHERE run_id = ? AND status = 'running' AND lease_owner = ?",
+    )
+    .bind(run_id)
+    .bind(worker_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub(super) async fn complete(
+    conn: &mut SqliteConnection,
+    run_id: Uuid,
+    worker_id: &str,
+    record: &ScoreRecord,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let run_id = run_id.to_string();
+    let Some(domain) = held_domain(&mut *conn, &run_id, worker_id).await? else {
+        return Ok(false);
+    };
+    if record.domain != domain {
+        // A bug in the caller; storing it would complete jobs with a record nobody can find.
+        return Err(StoreError::Corrupt(format!(
+            "a record for {} cannot complete the run of {domain}",
+            record.domain
+        )));
+    }
+    let scored_at = to_millis(records::insert(&mut *conn, record).await?);
+    let now_ms = to_millis(truncate(now));
+    sqlx::query("UPDATE runs SET status = 'complete', finished_at = ?, scored_at = ?, lease_expires_at = NULL WHERE run_id = ?")
+        .bind(now_ms)
+        .bind(scored_at)
+        .bind(&run_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'complete', finished_at = ?, scored_at = ?, started_at = COALESCE(started_at, ?) \
+         WHERE run_id = ? AND status IN ('pending', 'running')",
+    )
+    .bind(now_ms)
+    .bind(scored_at)
+    .bind(now_ms)
+    .bind(&run_id)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+pub(super) async fn fail(
+    conn: &mut SqliteConnection,
+    run_id: Uuid,
+    worker_id: &str,
+    reason: FailureReason,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let run_id = run_id.to_string();
+    if held_domain(&mut *conn, &run_id, worker_id).await?.is_none() {
+        return Ok(false);
+    }
+    let now_ms = to_millis(truncate(now));
+    sqlx::query("UPDATE runs SET status = 'failed', finished_at = ?, failure_reason = ?, lease_expires_at = NULL WHERE run_id = ?")
+        .bind(now_ms)
+        .bind(reason.as_str())
+        .bind(&run_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', finished_at = ?, failure_reason = ?, started_at = COALESCE(started_at, ?) \
+         WHERE run_id = ? AND status IN ('pending', 'running')",
+    )
+    .bind(now_ms)
+    .bind(reason.as_str())
+    .bind(now_ms)
+    .bind(&run_id)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+/// Hands a held run back as if never claimed (graceful shutdown is not a failed
+/// attempt, so `job_timeout` starts again on the next claim); `attempts` still counts it.
+pub(super) async fn release(
+    conn: &mut SqliteConnection,
+    run_id: Uuid,
+    worker_id: &str,
+) -> Result<()> {
+    let run_id = run_id.to_string();
+    let changed = sqlx::query(
+        "UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, first_started_at = NULL \
+         WHERE run_id = ? AND status = 'running' AND lease_owner = ?",
+    )
+    .bind(&run_id)
+    .bind(worker_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        sqlx::query("UPDATE jobs SET status = 'pending', started_at = NULL WHERE run_id = ? AND status = 'running'")
+            .bind(&run_id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn stats(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<QueueStats> {
+    let mut stats = QueueStats::default();
+    let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &counts {
+        let n = crate::windows::count(row.try_get("n")?);
+        match rows::job_status(row, "status")? {
+            kepler_core::JobStatus::Pending => stats.jobs_pending = n,
+            kepler_core::JobStatus::Running => stats.jobs_running = n,
+            kepler_core::JobStatus::Complete => stats.jobs_complete = n,
+            kepler_core::JobStatus::Failed => stats.jobs_failed = n,
+        }
+    }
+    let oldest: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(created_at) FROM jobs WHERE status = 'pending'")
+            .fetch_one(conn)
+            .await?;
+    if let Some(oldest) = oldest {
+        let age = now - from_millis(oldest)?;
+        stats.oldest_pending_age = Some(age.to_std().unwrap_or(Duration::ZERO));
+    }
+    Ok(stats)
+}

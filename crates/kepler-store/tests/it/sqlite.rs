@@ -1,0 +1,190 @@
+//! The contract suite on SQLite (a fresh temp-file database per test), and what
+//! only SQLite has: file creation, URL forms, the write lock of another process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kepler_core::Tier;
+use kepler_core::config::DatabaseSettings;
+use kepler_store::{Store, StoreError};
+use sqlx::Connection;
+
+use crate::support::{Backend, Harness};
+
+struct SqliteBackend {
+    /// Kept so the directory lives as long as the test.
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    settings: DatabaseSettings,
+}
+
+fn settings(url: String) -> DatabaseSettings {
+    // Generous: the concurrency tests queue hundreds of admissions on a small machine.
+    DatabaseSettings {
+        url,
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(60),
+    }
+}
+
+async fn open(settings: &DatabaseSettings) -> Arc<dyn Store> {
+    let store = kepler_store::open(settings).await.expect("open");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// The factory the contract suite runs on.
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested").join("kepler.db");
+    let settings = settings(format!("sqlite://{}", path.display()));
+    let store = open(&settings).await;
+    Harness {
+        store,
+        backend: Box::new(SqliteBackend {
+            _dir: dir,
+            path,
+            settings,
+        }),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteBackend {
+    async fn reopen(&self) -> Arc<dyn Store> {
+        open(&self.settings).await
+    }
+
+    async fn raw_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            if let Ok(content) = std::fs::read(&file) {
+                bytes.extend(content);
+            }
+        }
+        assert!(!bytes.is_empty(), "the database file exists");
+        bytes
+    }
+}
+
+mod contract_suite {
+    contract_tests!(super::harness);
+}
+
+#[tokio::test]
+async fn creates_the_file_and_its_directories_on_first_use() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a").join("b").join("kepler.db");
+    let store = open(&settings(format!("sqlite://{}", path.display()))).await;
+    assert!(path.exists());
+    store
+        .create_account("Acme", Tier::Growth)
+        .await
+        .expect("usable");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn in_memory_databases_work() {
+    let store = open(&settings("sqlite::memory:".into())).await;
+    let account = store
+        .create_account("Acme", Tier::Growth)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get_account(account.account_id).await.expect("get"),
+        Some(account)
+    );
+}
+
+#[tokio::test]
+async fn bad_urls_are_configuration_errors() {
+    for url in [
+        "sqlite://x.db?mode=bogus",
+        "mysql://localhost/kepler",
+        "postgres://localhost/kepler",
+    ] {
+        let result = kepler_store::open(&settings(url.into())).await;
+        assert!(
+            matches!(result, Err(StoreError::Config(_))),
+            "{url}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_process_holding_the_write_lock_makes_writes_unavailable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("kepler.db").display());
+    let mut settings = settings(url.clone());
+    settings.acquire_timeout = Duration::from_secs(1);
+    let store = open(&settings).await;
+    let account = store
+        .create_account("Acme", Tier::Growth)
+        .await
+        .expect("create");
+
+    // Stands in for another process: a separate connection holding the write lock.
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    let blocked = store.set_tier(account.account_id, Tier::Scale).await;
+    assert!(
+        matches!(blocked, Err(StoreError::Unavailable(_))),
+        "{blocked:?}"
+    );
+    assert!(
+        store
+            .get_account(account.account_id)
+            .await
+            .expect("reads still work")
+            .is_some()
+    );
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("unlock");
+    let account = store
+        .set_tier(account.account_id, Tier::Scale)
+        .await
+        .expect("service resumes by itself");
+    assert_eq!(account.tier, Tier::Scale);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_keep_the_limits_exact() {
+    use kepler_core::admission::Decision;
+
+    use crate::support::{ask, client, now, policy};
+
+    // Two handles with their own pools stand in for two processes (`serve` and `worker`):
+    // only SQLite's own lock (`BEGIN IMMEDIATE`) serialises them.
+    let h = harness().await;
+    let other = h.backend.reopen().await;
+    let c = client(h.store.as_ref(), Tier::Growth).await;
+    let cap = policy(Tier::Growth, |p| p.monthly_cold_cap = 20);
+    let tasks = (0..100).map(|i| {
+        let store = if i % 2 == 0 {
+            Arc::clone(&h.store)
+        } else {
+            Arc::clone(&other)
+        };
+        let request = ask(&c.caller, cap, &format!("d{i}.example"), now());
+        tokio::spawn(async move { store.admit(&request).await.expect("admit").decision })
+    });
+    let decisions: Vec<Decision> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let admitted = decisions.iter().filter(|d| **d == Decision::Admit).count();
+    assert_eq!(admitted, 20, "{decisions:?}");
+}
