@@ -101,9 +101,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
+            // clap's message is several lines (details, usage); keep the
+            // message and its details as one line.
             let text = error.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("kepler-testnet: {}", first.trim_start_matches("error: "));
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = message.join(" ");
+            eprintln!("kepler-testnet: {}", line.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };

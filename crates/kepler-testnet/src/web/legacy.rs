@@ -14,6 +14,9 @@ const SERVER_HELLO: u8 = 2;
 const CERTIFICATE: u8 = 11;
 /// The supported_versions extension (RFC 8446).
 const SUPPORTED_VERSIONS: u16 = 43;
+/// renegotiation_info (RFC 5746) and its signalling suite value.
+const RENEGOTIATION_INFO: u16 = 0xff01;
+const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
 const TLS1_0: u16 = 0x0301;
 const TLS1_1: u16 = 0x0302;
 /// Largest record payload (RFC 5246 §6.2.1).
@@ -30,6 +33,9 @@ pub struct ClientHello {
     pub cipher_suites: Vec<u16>,
     /// The versions listed in supported_versions, when the extension is there.
     pub supported_versions: Option<Vec<u16>>,
+    /// The client signalled RFC 5746 support (extension or SCSV); OpenSSL
+    /// refuses a ServerHello that does not answer it.
+    pub secure_renegotiation: bool,
 }
 
 /// GREASE values (RFC 8701) are never real versions or suites.
@@ -87,7 +93,7 @@ pub fn parse_client_hello(record: &[u8]) -> Option<ClientHello> {
     hello.take(session_len)?;
     let suites_len = usize::from(hello.u16()?);
     let suites = hello.take(suites_len)?;
-    let cipher_suites = suites
+    let cipher_suites: Vec<u16> = suites
         .chunks_exact(2)
         .map(|c| u16::from_be_bytes([c[0], c[1]]))
         .collect();
@@ -95,6 +101,7 @@ pub fn parse_client_hello(record: &[u8]) -> Option<ClientHello> {
     hello.take(compression_len)?;
 
     let mut supported_versions = None;
+    let mut secure_renegotiation = cipher_suites.contains(&EMPTY_RENEGOTIATION_INFO_SCSV);
     if !hello.data.is_empty() {
         let ext_len = usize::from(hello.u16()?);
         let mut exts = Reader {
@@ -104,6 +111,7 @@ pub fn parse_client_hello(record: &[u8]) -> Option<ClientHello> {
             let ext_type = exts.u16()?;
             let len = usize::from(exts.u16()?);
             let data = exts.take(len)?;
+            secure_renegotiation |= ext_type == RENEGOTIATION_INFO;
             if ext_type == SUPPORTED_VERSIONS {
                 let mut list = Reader { data };
                 let list_len = usize::from(list.u8()?);
@@ -121,6 +129,7 @@ pub fn parse_client_hello(record: &[u8]) -> Option<ClientHello> {
         legacy_version,
         cipher_suites,
         supported_versions,
+        secure_renegotiation,
     })
 }
 
@@ -145,7 +154,7 @@ pub fn choose_suite(offered: &[u16]) -> Option<u16> {
             offered
                 .iter()
                 .copied()
-                .find(|&s| !is_grease(s) && s != 0x00FF && s != 0x5600)
+                .find(|&s| !is_grease(s) && s != EMPTY_RENEGOTIATION_INFO_SCSV && s != 0x5600)
         })
 }
 
@@ -158,11 +167,11 @@ fn push_u24(out: &mut Vec<u8>, n: usize) {
 /// offered suite can be chosen (then the caller sends a handshake_failure alert).
 pub fn server_flight(
     version: u16,
-    offered_suites: &[u16],
+    client: &ClientHello,
     random: [u8; 32],
     certificate: &[u8],
 ) -> Option<Vec<u8>> {
-    let suite = choose_suite(offered_suites)?;
+    let suite = choose_suite(&client.cipher_suites)?;
     let mut messages = Vec::new();
 
     let mut hello = Vec::new();
@@ -171,6 +180,10 @@ pub fn server_flight(
     hello.push(0); // no session id
     hello.extend_from_slice(&suite.to_be_bytes());
     hello.push(0); // null compression
+    if client.secure_renegotiation {
+        // extensions: renegotiation_info with an empty renegotiated_connection
+        hello.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
+    }
     messages.push(SERVER_HELLO);
     push_u24(&mut messages, hello.len());
     messages.extend_from_slice(&hello);
@@ -263,7 +276,12 @@ pub(crate) mod tests {
 
     #[test]
     fn the_flight_starts_with_a_server_hello_in_the_offered_version() {
-        let flight = server_flight(0x0301, &[0x0035, 0xC013], [1; 32], b"cert").expect("a suite");
+        let hello =
+            parse_client_hello(&client_hello(0x0301, &[0x0035, 0xC013], None)).expect("hello");
+        assert!(!hello.secure_renegotiation);
+        let flight = server_flight(0x0301, &hello, [1; 32], b"cert").expect("a suite");
+        // ServerHello body: 2 + 32 + 1 + 2 + 1 bytes, no extensions.
+        assert_eq!(&flight[6..9], &[0, 0, 38]);
         assert_eq!(flight[0], HANDSHAKE);
         assert_eq!(&flight[1..3], &[3, 1]);
         assert_eq!(flight[5], SERVER_HELLO);
@@ -273,8 +291,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn secure_renegotiation_is_answered_when_signalled() {
+        let hello =
+            parse_client_hello(&client_hello(0x0301, &[0xC013, 0x00FF], None)).expect("hello");
+        assert!(hello.secure_renegotiation);
+        let flight = server_flight(0x0301, &hello, [1; 32], b"cert").expect("a suite");
+        assert_eq!(&flight[6..9], &[0, 0, 45]);
+        assert_eq!(&flight[47..54], &[0, 5, 0xff, 0x01, 0, 1, 0]);
+    }
+
+    #[test]
     fn no_usable_suite_means_no_flight() {
-        assert_eq!(server_flight(0x0301, &[0x00FF], [1; 32], b"cert"), None);
+        let hello = parse_client_hello(&client_hello(0x0301, &[0x00FF], None)).expect("hello");
+        assert_eq!(server_flight(0x0301, &hello, [1; 32], b"cert"), None);
         assert_eq!(choose_suite(&[0x0a0a, 0x1301]), Some(0x1301));
     }
 }

@@ -141,7 +141,7 @@ async fn handshake(mut stream: Delayed<TcpStream>, site: &TlsSite) -> Option<Tls
             && let Some(version) = legacy::legacy_version(&hello)
         {
             let random: [u8; 32] = rand::random();
-            let flight = legacy::server_flight(version, &hello.cipher_suites, random, certificate)
+            let flight = legacy::server_flight(version, &hello, random, certificate)
                 .unwrap_or_else(|| legacy::handshake_failure(version));
             let _ = stream.write_all(&flight).await;
             let _ = stream.shutdown().await;

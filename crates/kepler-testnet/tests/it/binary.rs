@@ -85,19 +85,20 @@ async fn the_binary_prints_ready_and_writes_a_usable_engine_table() {
     assert!(status.success(), "{status}");
 }
 
-async fn bad(args: &[&str]) {
+async fn bad(args: &[&str], mentions: &str) {
     let output = Command::new(BIN).args(args).output().await.expect("run");
     assert!(!output.status.success(), "{args:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
     assert!(stderr.starts_with("kepler-testnet: "), "{stderr}");
+    assert!(stderr.contains(mentions), "{args:?}: {stderr}");
     assert!(output.stdout.is_empty());
 }
 
 #[tokio::test]
 async fn bad_flags_are_one_line_and_a_failure() {
-    bad(&[]).await;
-    bad(&["--engine-config"]).await;
-    bad(&["--engine-config", "x.toml", "--latency", "soon"]).await;
-    bad(&["--engine-config", "x.toml", "--bogus"]).await;
+    bad(&[], "--engine-config <FILE>").await;
+    bad(&["--engine-config"], "--engine-config").await;
+    bad(&["--engine-config", "x.toml", "--latency", "soon"], "soon").await;
+    bad(&["--engine-config", "x.toml", "--bogus"], "--bogus").await;
 }
