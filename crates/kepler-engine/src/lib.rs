@@ -1,1 +1,2 @@
 //! placeholder while the skeleton is laid
+pub mod tls;
