@@ -94,28 +94,38 @@ pub async fn probe(
 
 async fn find_security_txt(fetcher: &Fetcher, domain: &str) -> SecurityTxtLookup {
     let mut lookup = SecurityTxtLookup::default();
-    let candidates = [
-        (
-            format!("https://{domain}/.well-known/security.txt"),
-            FileLocation::WellKnown,
-        ),
-        (
-            format!("https://{domain}/security.txt"),
-            FileLocation::Legacy,
-        ),
-    ];
-    for (url, location) in &candidates {
-        if let Some(found) = fetch_file(fetcher, url, *location, &mut lookup.attempts).await {
-            lookup.found = Some(found);
-            return lookup;
-        }
+    let well_known = format!("https://{domain}/.well-known/security.txt");
+    lookup.found = fetch_file(
+        fetcher,
+        &well_known,
+        FileLocation::WellKnown,
+        &mut lookup.attempts,
+    )
+    .await;
+    if lookup.found.is_some() {
+        return lookup;
     }
-    // Plain HTTP only when HTTPS gave no answer at all: it shows whether the
-    // file exists but is served insecurely.
-    if lookup.attempts.iter().all(|a| a.status.is_none()) {
-        let url = format!("http://{domain}/.well-known/security.txt");
-        lookup.found =
-            fetch_file(fetcher, &url, FileLocation::WellKnown, &mut lookup.attempts).await;
+    match lookup.attempts.last().and_then(|a| a.error.clone()) {
+        // The HTTPS server answered: the legacy path is the only other place.
+        None => {
+            let legacy = format!("https://{domain}/security.txt");
+            lookup.found =
+                fetch_file(fetcher, &legacy, FileLocation::Legacy, &mut lookup.attempts).await;
+        }
+        // A silent server will not answer a second request either; stop here so
+        // the probe stays within one timeout.
+        Some(FetchError::Timeout) => {}
+        // HTTPS unusable (refused, TLS): plain HTTP tells "served insecurely" from "absent".
+        Some(_) => {
+            let plain = format!("http://{domain}/.well-known/security.txt");
+            lookup.found = fetch_file(
+                fetcher,
+                &plain,
+                FileLocation::WellKnown,
+                &mut lookup.attempts,
+            )
+            .await;
+        }
     }
     lookup
 }

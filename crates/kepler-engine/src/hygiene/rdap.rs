@@ -2,6 +2,9 @@
 //! server or IANA's bootstrap registry (RFC 9224). Never required: when RDAP
 //! cannot be reached the lookup says why and the checks are informational.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +13,11 @@ use crate::fetch::{CertPolicy, Fetcher, Method};
 /// IANA's bootstrap file for DNS names.
 pub const IANA_BOOTSTRAP: &str = "https://data.iana.org/rdap/dns.json";
 const MAX_REDIRECTS: usize = 3;
+/// How long a fetched bootstrap file is reused (RFC 9224 asks clients to cache it).
+const BOOTSTRAP_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The last bootstrap file fetched successfully, shared by every run in the process.
+static BOOTSTRAP: Mutex<Option<(Instant, Arc<serde_json::Value>)>> = Mutex::new(None);
 
 /// What the RDAP look-up gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,8 +130,8 @@ pub fn domain_url(base: &str, name: &str) -> String {
 pub async fn lookup(fetcher: &Fetcher, name: &str, base: Option<&str>) -> RdapLookup {
     let base = match base {
         Some(base) => base.to_owned(),
-        None => match get_json(fetcher, IANA_BOOTSTRAP).await {
-            Ok((_, json)) => match bootstrap_base(&json, name) {
+        None => match bootstrap(fetcher).await {
+            Ok(json) => match bootstrap_base(&json, name) {
                 Some(base) => base,
                 None => {
                     return RdapLookup::Unavailable {
@@ -145,6 +153,20 @@ pub async fn lookup(fetcher: &Fetcher, name: &str, base: Option<&str>) -> RdapLo
         },
         Err(reason) => RdapLookup::Unavailable { reason },
     }
+}
+
+/// IANA's bootstrap file, from the process-wide cache when fresh.
+async fn bootstrap(fetcher: &Fetcher) -> Result<Arc<serde_json::Value>, String> {
+    let cached = BOOTSTRAP.lock().ok().and_then(|c| c.clone());
+    if let Some((_, json)) = cached.filter(|(at, _)| at.elapsed() < BOOTSTRAP_TTL) {
+        return Ok(json);
+    }
+    let (_, json) = get_json(fetcher, IANA_BOOTSTRAP).await?;
+    let json = Arc::new(json);
+    if let Ok(mut cache) = BOOTSTRAP.lock() {
+        *cache = Some((Instant::now(), json.clone()));
+    }
+    Ok(json)
 }
 
 /// GETs JSON, following a few redirects (RDAP services redirect to the

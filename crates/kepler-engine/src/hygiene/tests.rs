@@ -647,3 +647,29 @@ async fn probe_of_a_domain_without_web_or_rdap_has_no_score() {
         CheckStatus::Error
     );
 }
+
+#[tokio::test]
+async fn a_silent_server_is_asked_once() {
+    let slow = Script::new().get(
+        "site.test",
+        "/.well-known/security.txt",
+        Reply::ok("late").delay(std::time::Duration::from_secs(5)),
+    );
+    let timeout = std::time::Duration::from_millis(400);
+    let net =
+        crate::web::testkit::testnet_with_timeout(&NAMES, slow, Some(Cert::Valid), timeout).await;
+    let started = std::time::Instant::now();
+    let evidence = probe(&net.fetcher, &domain(), Some("https://rdap.test/v1/")).await;
+    assert!(
+        started.elapsed() < timeout * 2,
+        "took {:?}",
+        started.elapsed()
+    );
+    let attempts = &evidence.security_txt.attempts;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].error, Some(FetchError::Timeout));
+    assert_eq!(
+        check_of(&score(&evidence), "security-txt").status,
+        CheckStatus::Error
+    );
+}
