@@ -1,1 +1,316 @@
-//! placeholder while the skeleton is laid
+//! Kepler's scoring engine: concurrent network probes and the deterministic,
+//! documented scoring model (docs/scoring.md). It knows nothing of HTTP
+//! serving or SQL: give it settings and a domain, get a `ScoreRecord` back.
+//!
+//! Layout: `net` is the only code that touches the network; each area is a
+//! module with a `probe` (evidence) and a pure `score` (evidence → category);
+//! `model` holds the shared arithmetic; this file vets the target and runs
+//! the areas side by side.
+
+pub mod dns;
+pub mod mail;
+pub mod model;
+pub mod names;
+pub mod net;
+pub mod roots;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use kepler_core::config::EngineSettings;
+use kepler_core::{Category, CategoryId, Domain, FailureReason, GradeCap, ScoreRecord};
+
+use crate::mail::PolicySource;
+use crate::net::{AddressLookup, Net, NetSetupError, vet};
+use crate::roots::RootsError;
+
+/// The scoring model's version; it changes whenever a probe or a point changes.
+pub const ENGINE_VERSION: &str = "2026.11.1";
+
+/// Why an engine cannot be built from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineSetupError {
+    #[error(transparent)]
+    Roots(#[from] RootsError),
+    #[error(transparent)]
+    Net(#[from] NetSetupError),
+}
+
+/// The scoring engine. Cheap to clone and share across tasks.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: EngineSettings,
+    net: Arc<Net>,
+    roots: Arc<rustls::RootCertStore>,
+}
+
+impl Engine {
+    /// Builds the engine: trust roots (webpki-roots plus `extra_ca_file`),
+    /// the DNS resolvers and the DNSSEC trust anchor. Bad files are clear errors.
+    pub fn new(settings: &EngineSettings) -> Result<Engine, EngineSetupError> {
+        let roots = roots::root_store(settings.extra_ca_file.as_deref())?;
+        let net = Arc::new(Net::new(settings)?);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                settings: settings.clone(),
+                net,
+                roots,
+            }),
+        })
+    }
+
+    /// The settings the engine was built with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    /// The engine's network access, shared by every probe.
+    pub fn net(&self) -> Arc<Net> {
+        self.inner.net.clone()
+    }
+
+    /// The TLS trust roots every probe uses.
+    pub fn roots(&self) -> Arc<rustls::RootCertStore> {
+        self.inner.roots.clone()
+    }
+
+    /// Scores `domain`: vets its addresses, runs every area's probe at once,
+    /// each within `probe_timeout`, and assembles the record.
+    pub async fn score(&self, domain: &Domain) -> Result<ScoreRecord, FailureReason> {
+        let net = &self.inner.net;
+        let found = net.addresses(domain.as_str()).await;
+        let addrs = admit(&found, self.inner.settings.allow_private_targets).inspect_err(|reason| {
+            tracing::info!(domain = %domain, reason = %reason, a = ?found.v4, aaaa = ?found.v6, "run refused");
+        })?;
+
+        let limit = self.inner.settings.probe_timeout;
+        let (dns_category, mail_category, (mut categories, caps)) = tokio::join!(
+            bounded(limit, CategoryId::Dns, async {
+                dns::score(&dns::probe(net, domain, &found).await)
+            }),
+            bounded(limit, CategoryId::Email, async {
+                let fetch_limit = limit.mul_f32(0.75);
+                mail::score(&mail::probe(&**net, self.policy_source(), domain, fetch_limit).await)
+            }),
+            self.web_areas(domain, &addrs),
+        );
+        categories.push(dns_category);
+        categories.push(mail_category);
+        categories.sort_by_key(|c| c.id);
+        Ok(ScoreRecord::assemble(
+            domain.as_str(),
+            categories,
+            caps,
+            Utc::now(),
+            ENGINE_VERSION,
+        ))
+    }
+
+    /// Where the email area fetches the MTA-STS policy file over HTTPS.
+    ///
+    /// WIRING POINT (merge of the `web` branch): return `Some(&self.inner.fetcher)`
+    /// once `Inner` holds the shared `fetch::Fetcher` and `PolicySource` is
+    /// implemented for it (see `mail::PolicySource`). Until then the policy check
+    /// reports `error` (no points) instead of guessing.
+    fn policy_source(&self) -> Option<&dyn PolicySource> {
+        None
+    }
+
+    /// The areas that talk HTTP and TLS to the vetted addresses: `tls`,
+    /// `http_headers` and `hygiene`, each bounded like the others.
+    ///
+    /// WIRING POINT (merge of the `tls` and `web` branches): run
+    /// `tls::probe(domain, addrs, https_port, roots, limit)` → `tls::score`,
+    /// `web::probe(&fetcher, domain)` → `web::score` and
+    /// `hygiene::probe(&fetcher, domain, rdap_base_url)` → `hygiene::score`
+    /// in one `tokio::join!`, each inside `bounded`, returning their categories
+    /// and the TLS caps. Until then no such category is reported.
+    async fn web_areas(
+        &self,
+        _domain: &Domain,
+        _addrs: &[IpAddr],
+    ) -> (Vec<Category>, Vec<GradeCap>) {
+        (Vec::new(), Vec::new())
+    }
+}
+
+/// Runs one area's probe-and-score within `limit`; a probe that does not
+/// finish yields the area's `error` category (no points, no score).
+async fn bounded(
+    limit: Duration,
+    id: CategoryId,
+    area: impl Future<Output = Category>,
+) -> Category {
+    match tokio::time::timeout(limit, area).await {
+        Ok(category) => category,
+        Err(_) => {
+            tracing::info!(area = id.as_str(), ?limit, "probe timed out");
+            model::timed_out(id, limit)
+        }
+    }
+}
+
+/// Decides from the apex A/AAAA answer whether the run may go on, and with
+/// which addresses. A name that exists without addresses (a parked domain) is
+/// scored with none; a name whose every address is private is refused.
+fn admit(found: &AddressLookup, allow_private_targets: bool) -> Result<Vec<IpAddr>, FailureReason> {
+    let all = found.addresses();
+    if !all.is_empty() {
+        let allowed: Vec<IpAddr> = all
+            .into_iter()
+            .filter(|ip| vet::allows(*ip, allow_private_targets))
+            .collect();
+        return if allowed.is_empty() {
+            Err(FailureReason::PrivateAddressRefused)
+        } else {
+            Ok(allowed)
+        };
+    }
+    if found.is_nxdomain() {
+        return Err(FailureReason::DomainNotResolvable);
+    }
+    let exists = |r: &Result<Vec<IpAddr>, net::LookupError>| {
+        matches!(r, Ok(_) | Err(net::LookupError::NoRecords))
+    };
+    if exists(&found.v4) || exists(&found.v6) {
+        return Ok(Vec::new());
+    }
+    // Neither family answered (SERVFAIL, timeouts): the name cannot be resolved.
+    Err(FailureReason::DomainNotResolvable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::LookupError;
+
+    fn ips(list: &[&str]) -> Result<Vec<IpAddr>, LookupError> {
+        Ok(list
+            .iter()
+            .map(|s| s.parse().expect("test address"))
+            .collect())
+    }
+
+    fn check(
+        v4: Result<Vec<IpAddr>, LookupError>,
+        v6: Result<Vec<IpAddr>, LookupError>,
+        private_ok: bool,
+        expected: Result<usize, FailureReason>,
+    ) {
+        let found = AddressLookup { v4, v6 };
+        assert_eq!(
+            admit(&found, private_ok).map(|a| a.len()),
+            expected,
+            "{found:?} private_ok={private_ok}"
+        );
+    }
+
+    #[test]
+    fn admission_of_a_run() {
+        use FailureReason::{DomainNotResolvable, PrivateAddressRefused};
+        use LookupError::{Failed, NoRecords, NxDomain, Timeout};
+        check(ips(&["93.184.216.34"]), Err(NoRecords), false, Ok(1));
+        check(
+            ips(&["127.0.0.1"]),
+            ips(&["::1"]),
+            false,
+            Err(PrivateAddressRefused),
+        );
+        check(ips(&["127.0.0.1"]), ips(&["::1"]), true, Ok(2));
+        check(
+            ips(&["10.0.0.1", "93.184.216.34"]),
+            Err(NoRecords),
+            false,
+            Ok(1),
+        );
+        check(
+            ips(&["192.0.2.1"]),
+            Err(NoRecords),
+            true,
+            Err(PrivateAddressRefused),
+        );
+        check(
+            Err(NxDomain),
+            Err(NxDomain),
+            false,
+            Err(DomainNotResolvable),
+        );
+        check(Err(NxDomain), Err(Timeout), false, Err(DomainNotResolvable));
+        check(Err(NoRecords), Err(NoRecords), false, Ok(0));
+        check(Err(NoRecords), Err(Timeout), false, Ok(0));
+        check(
+            Err(Timeout),
+            Err(Failed("SERVFAIL".into())),
+            false,
+            Err(DomainNotResolvable),
+        );
+    }
+
+    #[test]
+    fn engine_setup_errors_are_clear() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = EngineSettings {
+            resolver: Some("127.0.0.1:53".parse().expect("addr")),
+            extra_ca_file: Some(dir.path().join("nope.pem")),
+            ..EngineSettings::default()
+        };
+        let err = Engine::new(&settings).expect_err("missing CA file");
+        assert!(err.to_string().contains("nope.pem"), "{err}");
+
+        let anchor = dir.path().join("root.key");
+        std::fs::write(&anchor, "this is not a DNSKEY\n").expect("write");
+        let settings = EngineSettings {
+            resolver: Some("127.0.0.1:53".parse().expect("addr")),
+            trust_anchor_file: Some(anchor.clone()),
+            ..EngineSettings::default()
+        };
+        let err = Engine::new(&settings).expect_err("bad anchor");
+        assert!(
+            matches!(
+                err,
+                EngineSetupError::Net(
+                    NetSetupError::TrustAnchorParse { .. } | NetSetupError::TrustAnchorEmpty { .. }
+                )
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("root.key"), "{err}");
+
+        let missing = EngineSettings {
+            resolver: Some("127.0.0.1:53".parse().expect("addr")),
+            trust_anchor_file: Some(dir.path().join("absent.key")),
+            ..EngineSettings::default()
+        };
+        assert!(matches!(
+            Engine::new(&missing),
+            Err(EngineSetupError::Net(NetSetupError::TrustAnchorRead { .. }))
+        ));
+    }
+
+    #[test]
+    fn the_engine_is_shareable_and_its_run_is_send() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Engine>();
+        fn send<F: Future + Send>(_: F) {}
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let _guard = rt.enter();
+        let settings = EngineSettings {
+            resolver: Some("127.0.0.1:9".parse().expect("addr")),
+            ..EngineSettings::default()
+        };
+        let engine = Engine::new(&settings).expect("engine");
+        let domain = Domain::parse("example.test").expect("domain");
+        send(engine.score(&domain));
+    }
+}
