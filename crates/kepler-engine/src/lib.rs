@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::FutureExt;
 use kepler_core::config::EngineSettings;
 use kepler_core::{Category, CategoryId, Domain, FailureReason, GradeCap, ScoreRecord};
 
@@ -86,22 +87,33 @@ impl Engine {
     /// each within `probe_timeout`, and assembles the record.
     pub async fn score(&self, domain: &Domain) -> Result<ScoreRecord, FailureReason> {
         let net = &self.inner.net;
-        let found = net.addresses(domain.as_str()).await;
-        let addrs = admit(&found, self.inner.settings.allow_private_targets).inspect_err(|reason| {
-            tracing::info!(domain = %domain, reason = %reason, a = ?found.v4, aaaa = ?found.v6, "run refused");
-        })?;
-
         let limit = self.inner.settings.probe_timeout;
-        let (dns_category, mail_category, (mut categories, caps)) = tokio::join!(
-            bounded(limit, CategoryId::Dns, async {
-                dns::score(&dns::probe(net, domain, &found).await)
-            }),
-            bounded(limit, CategoryId::Email, async {
-                let fetch_limit = limit.mul_f32(0.75);
-                mail::score(&mail::probe(&**net, self.policy_source(), domain, fetch_limit).await)
-            }),
-            self.web_areas(domain, &addrs),
-        );
+        let apex = net.addresses(domain.as_str()).boxed().shared();
+
+        // The DNS and email areas only ask DNS questions (and fetch the MTA-STS
+        // policy through vetted addresses), so they start beside the apex
+        // look-up; the areas that connect to the domain wait for its vetting.
+        // A refused run drops them all.
+        let dns_area = bounded(limit, CategoryId::Dns, async {
+            dns::score(&dns::probe(net, domain, apex.clone()).await)
+        });
+        let mail_area = bounded(limit, CategoryId::Email, async {
+            let fetch_limit = limit.mul_f32(0.75);
+            mail::score(&mail::probe(&**net, self.policy_source(), domain, fetch_limit).await)
+        });
+        let vetted_areas = async {
+            let found = apex.clone().await;
+            let addrs = admit(&found, self.inner.settings.allow_private_targets).inspect_err(|reason| {
+                tracing::info!(domain = %domain, reason = %reason, a = ?found.v4, aaaa = ?found.v6, "run refused");
+            })?;
+            Ok(self.web_areas(domain, &addrs).await)
+        };
+        let ((dns_category, mail_category), (mut categories, caps)) = futures::future::try_join(
+            async { Ok(tokio::join!(dns_area, mail_area)) },
+            vetted_areas,
+        )
+        .await?;
+
         categories.push(dns_category);
         categories.push(mail_category);
         categories.sort_by_key(|c| c.id);

@@ -7,6 +7,7 @@
 pub mod caa;
 mod score;
 
+use std::future::Future;
 use std::net::IpAddr;
 
 use futures::future::join_all;
@@ -64,8 +65,13 @@ fn first_found<T>(
     Err(LookupError::NoRecords)
 }
 
-/// Looks at the domain's DNS. `addresses` is the apex A/AAAA answer the run already has.
-pub async fn probe(net: &Net, domain: &Domain, addresses: &AddressLookup) -> DnsEvidence {
+/// Looks at the domain's DNS. `addresses` is the apex A/AAAA answer the run
+/// is already waiting for; every other question starts at once beside it.
+pub async fn probe(
+    net: &Net,
+    domain: &Domain,
+    addresses: impl Future<Output = AddressLookup>,
+) -> DnsEvidence {
     let name = domain.as_str();
     let chain = ancestors(name);
 
@@ -73,17 +79,11 @@ pub async fn probe(net: &Net, domain: &Domain, addresses: &AddressLookup) -> Dns
     let soa_all = join_all(chain.iter().map(|n| net.soa(n)));
     let caa_all = join_all(chain.iter().map(|n| net.caa(n)));
     let soa_secure = net.dnssec_status(name, RecordType::SOA);
-    let address_type = match (&addresses.v4, &addresses.v6) {
-        (Ok(v), _) if !v.is_empty() => Some(RecordType::A),
-        (_, Ok(v)) if !v.is_empty() => Some(RecordType::AAAA),
-        _ => None,
-    };
-    let address_secure = async {
-        match address_type {
-            Some(t) => Some((t, net.dnssec_status(name, t).await)),
-            None => None,
-        }
-    };
+    // Validation is the longest chain of round trips, so it does not wait to
+    // learn which address family exists: both are validated, the one with
+    // addresses is used.
+    let a_secure = net.dnssec_status(name, RecordType::A);
+    let aaaa_secure = net.dnssec_status(name, RecordType::AAAA);
     let ns_with_v6 = async {
         let found = first_found(&chain, ns_all.await);
         let v6 = match &found {
@@ -97,8 +97,15 @@ pub async fn probe(net: &Net, domain: &Domain, addresses: &AddressLookup) -> Dns
         (found.map(|(zone, names)| ZoneNs { zone, names }), v6)
     };
 
-    let ((ns, ns_ipv6), soa_results, caa_results, soa_status, address_status) =
-        tokio::join!(ns_with_v6, soa_all, caa_all, soa_secure, address_secure);
+    let (addresses, (ns, ns_ipv6), soa_results, caa_results, soa_status, a_status, aaaa_status) = tokio::join!(
+        addresses,
+        ns_with_v6,
+        soa_all,
+        caa_all,
+        soa_secure,
+        a_secure,
+        aaaa_secure
+    );
 
     let soa = first_found(&chain, soa_results).map(|(_, s)| s);
     let caa = first_found(&chain, caa_results);
@@ -117,14 +124,18 @@ pub async fn probe(net: &Net, domain: &Domain, addresses: &AddressLookup) -> Dns
             basis.push(format!("SOA {name}"));
         }
     }
-    if let Some((t, status)) = address_status {
-        statuses.push(status);
-        basis.push(format!("{t} {name}"));
+    let has = |r: &Result<Vec<std::net::IpAddr>, LookupError>| matches!(r, Ok(v) if !v.is_empty());
+    if has(&addresses.v4) {
+        statuses.push(a_status);
+        basis.push(format!("A {name}"));
+    } else if has(&addresses.v6) {
+        statuses.push(aaaa_status);
+        basis.push(format!("AAAA {name}"));
     }
 
     DnsEvidence {
         domain: name.to_owned(),
-        addresses: addresses.clone(),
+        addresses,
         ns,
         ns_ipv6,
         soa,
