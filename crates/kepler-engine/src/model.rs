@@ -8,6 +8,17 @@ use std::time::Duration;
 
 use kepler_core::{Category, CategoryId, Check, CheckStatus};
 
+/// Declares a category's point constants and `ALL`, the (name, points) table
+/// the documentation is checked against, from one list.
+#[macro_export]
+macro_rules! point_table {
+    ($($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+        $($(#[$doc])* pub const $name: i32 = $value;)*
+        /// Every constant above, by name, as docs/scoring/ lists them.
+        pub const ALL: &[(&str, i32)] = &[$((stringify!($name), $name)),*];
+    };
+}
+
 /// Where every deduction-style category starts.
 pub const BASELINE: i32 = 100;
 

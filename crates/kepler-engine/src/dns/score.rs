@@ -9,26 +9,28 @@ use crate::net::{DnssecStatus, LookupError};
 
 /// Points of each finding (deductions from 100).
 pub mod points {
-    /// DNSSEC: the zone is not signed (or its chain is broken at a delegation without DS).
-    pub const DNSSEC_INSECURE: i32 = -30;
-    /// DNSSEC: signed but does not validate; validating resolvers refuse the name.
-    pub const DNSSEC_BOGUS: i32 = -60;
-    /// The web name has IPv4 but no IPv6 address.
-    pub const IPV6_WEB_MISSING: i32 = -15;
-    /// Only one name server has an IPv6 address.
-    pub const IPV6_NS_ONE: i32 = -5;
-    /// No name server has an IPv6 address.
-    pub const IPV6_NS_NONE: i32 = -10;
-    /// A single name server: no redundancy (RFC 1034 §4.1 asks for two).
-    pub const NS_SINGLE: i32 = -15;
-    /// No NS records at or above the domain.
-    pub const NS_MISSING: i32 = -25;
-    /// No CAA record: any CA may issue certificates for the name.
-    pub const CAA_MISSING: i32 = -10;
-    /// CAA present but unreadable or without an `issue`/`issuewild` property.
-    pub const CAA_MALFORMED: i32 = -5;
-    /// No SOA record for the zone.
-    pub const SOA_MISSING: i32 = -10;
+    crate::point_table! {
+        /// DNSSEC: the zone is not signed (or its chain is broken at a delegation without DS).
+        DNSSEC_INSECURE = -30;
+        /// DNSSEC: signed but does not validate; validating resolvers refuse the name.
+        DNSSEC_BOGUS = -60;
+        /// The web name has IPv4 but no IPv6 address.
+        IPV6_WEB_MISSING = -15;
+        /// Only one name server has an IPv6 address.
+        IPV6_NS_ONE = -5;
+        /// No name server has an IPv6 address.
+        IPV6_NS_NONE = -10;
+        /// A single name server: no redundancy (RFC 1034 §4.1 asks for two).
+        NS_SINGLE = -15;
+        /// No NS records at or above the domain.
+        NS_MISSING = -25;
+        /// No CAA record: any CA may issue certificates for the name.
+        CAA_MISSING = -10;
+        /// CAA present but unreadable or without an `issue`/`issuewild` property.
+        CAA_MALFORMED = -5;
+        /// No SOA record for the zone.
+        SOA_MISSING = -10;
+    }
 }
 
 /// Scores the evidence of the DNS area.

@@ -10,67 +10,69 @@ use crate::model::{check, deduction_category, error, info, pass};
 
 /// Points of each finding (deductions from 100).
 pub mod points {
-    /// No MX and no null MX: senders fall back to the A/AAAA records.
-    pub const MX_MISSING: i32 = -5;
-    /// A null MX mixed with other MX records (or `.` with a non-zero preference).
-    pub const MX_NULL_MIXED: i32 = -10;
+    crate::point_table! {
+        /// No MX and no null MX: senders fall back to the A/AAAA records.
+        MX_MISSING = -5;
+        /// A null MX mixed with other MX records (or `.` with a non-zero preference).
+        MX_NULL_MIXED = -10;
 
-    /// No SPF record: anyone may send as the domain.
-    pub const SPF_MISSING: i32 = -30;
-    /// Several SPF records: permerror, receivers ignore them all.
-    pub const SPF_MULTIPLE: i32 = -30;
-    /// The SPF record does not parse: permerror.
-    pub const SPF_INVALID: i32 = -30;
-    /// The final qualifier is `+all`: every host on the internet passes.
-    pub const SPF_ALL_PASS: i32 = -30;
-    /// The final qualifier is `?all`, or there is none (neutral by default).
-    pub const SPF_ALL_NEUTRAL: i32 = -15;
-    /// The final qualifier is `~all` (soft fail).
-    pub const SPF_ALL_SOFTFAIL: i32 = -5;
-    /// More than 10 DNS-querying terms: permerror.
-    pub const SPF_LOOKUP_LIMIT: i32 = -20;
-    /// More than 2 void look-ups: permerror.
-    pub const SPF_VOID_LIMIT: i32 = -10;
-    /// A loop, or an include/redirect target without exactly one valid record: permerror.
-    pub const SPF_INCLUDES_BROKEN: i32 = -20;
-    /// The `ptr` mechanism is used (RFC 7208 §5.5: SHOULD NOT).
-    pub const SPF_PTR: i32 = -5;
+        /// No SPF record: anyone may send as the domain.
+        SPF_MISSING = -30;
+        /// Several SPF records: permerror, receivers ignore them all.
+        SPF_MULTIPLE = -30;
+        /// The SPF record does not parse: permerror.
+        SPF_INVALID = -30;
+        /// The final qualifier is `+all`: every host on the internet passes.
+        SPF_ALL_PASS = -30;
+        /// The final qualifier is `?all`, or there is none (neutral by default).
+        SPF_ALL_NEUTRAL = -15;
+        /// The final qualifier is `~all` (soft fail).
+        SPF_ALL_SOFTFAIL = -5;
+        /// More than 10 DNS-querying terms: permerror.
+        SPF_LOOKUP_LIMIT = -20;
+        /// More than 2 void look-ups: permerror.
+        SPF_VOID_LIMIT = -10;
+        /// A loop, or an include/redirect target without exactly one valid record: permerror.
+        SPF_INCLUDES_BROKEN = -20;
+        /// The `ptr` mechanism is used (RFC 7208 §5.5: SHOULD NOT).
+        SPF_PTR = -5;
 
-    /// No DMARC record for the domain or its parents.
-    pub const DMARC_MISSING: i32 = -35;
-    /// Several DMARC records: no DMARC processing at all.
-    pub const DMARC_MULTIPLE: i32 = -35;
-    /// The DMARC record does not parse.
-    pub const DMARC_INVALID: i32 = -35;
-    /// The record has no `p` tag: nothing is enforced.
-    pub const DMARC_P_MISSING: i32 = -35;
-    /// `p=none`: failing mail is delivered as usual.
-    pub const DMARC_P_NONE: i32 = -20;
-    /// `p=quarantine`: good; `reject` is better.
-    pub const DMARC_P_QUARANTINE: i32 = -5;
-    /// `sp` is weaker than `p`: subdomains are easier to spoof.
-    pub const DMARC_SP_WEAKER: i32 = -5;
-    /// `pct` below 100: the policy applies only to part of the failing mail.
-    pub const DMARC_PCT_PARTIAL: i32 = -5;
+        /// No DMARC record for the domain or its parents.
+        DMARC_MISSING = -35;
+        /// Several DMARC records: no DMARC processing at all.
+        DMARC_MULTIPLE = -35;
+        /// The DMARC record does not parse.
+        DMARC_INVALID = -35;
+        /// The record has no `p` tag: nothing is enforced.
+        DMARC_P_MISSING = -35;
+        /// `p=none`: failing mail is delivered as usual.
+        DMARC_P_NONE = -20;
+        /// `p=quarantine`: good; `reject` is better.
+        DMARC_P_QUARANTINE = -5;
+        /// `sp` is weaker than `p`: subdomains are easier to spoof.
+        DMARC_SP_WEAKER = -5;
+        /// `pct` below 100: the policy applies only to part of the failing mail.
+        DMARC_PCT_PARTIAL = -5;
 
-    /// A domain that takes mail publishes no MTA-STS record.
-    pub const MTA_STS_MISSING: i32 = -10;
-    /// The MTA-STS TXT record is malformed or duplicated.
-    pub const MTA_STS_INVALID: i32 = -10;
-    /// The policy file cannot be fetched or read.
-    pub const MTA_STS_POLICY_UNAVAILABLE: i32 = -10;
-    /// `mode: testing`: failures are reported, not prevented.
-    pub const MTA_STS_MODE_TESTING: i32 = -5;
-    /// `mode: none`: the policy is switched off.
-    pub const MTA_STS_MODE_NONE: i32 = -10;
-    /// An MX host matches no `mx` pattern: enforcing senders refuse to deliver to it.
-    pub const MTA_STS_MX_MISMATCH: i32 = -10;
-    /// `max_age` under one day.
-    pub const MTA_STS_MAX_AGE_SHORT: i32 = -5;
-    /// A domain that takes mail publishes no TLS-RPT record.
-    pub const TLSRPT_MISSING: i32 = -5;
-    /// The TLS-RPT record is malformed or duplicated.
-    pub const TLSRPT_INVALID: i32 = -5;
+        /// A domain that takes mail publishes no MTA-STS record.
+        MTA_STS_MISSING = -10;
+        /// The MTA-STS TXT record is malformed or duplicated.
+        MTA_STS_INVALID = -10;
+        /// The policy file cannot be fetched or read.
+        MTA_STS_POLICY_UNAVAILABLE = -10;
+        /// `mode: testing`: failures are reported, not prevented.
+        MTA_STS_MODE_TESTING = -5;
+        /// `mode: none`: the policy is switched off.
+        MTA_STS_MODE_NONE = -10;
+        /// An MX host matches no `mx` pattern: enforcing senders refuse to deliver to it.
+        MTA_STS_MX_MISMATCH = -10;
+        /// `max_age` under one day.
+        MTA_STS_MAX_AGE_SHORT = -5;
+        /// A domain that takes mail publishes no TLS-RPT record.
+        TLSRPT_MISSING = -5;
+        /// The TLS-RPT record is malformed or duplicated.
+        TLSRPT_INVALID = -5;
+    }
 }
 
 /// `max_age` below this is "short" (one day).
