@@ -61,7 +61,11 @@ pub struct TestnetOptions {
 impl TestnetOptions {
     /// No latency, random ports, files in `dir`.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        TestnetOptions { latency: Duration::ZERO, dir: dir.into(), standard_ports: false }
+        TestnetOptions {
+            latency: Duration::ZERO,
+            dir: dir.into(),
+            standard_ports: false,
+        }
     }
 }
 
@@ -82,7 +86,10 @@ pub struct Testnet {
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<(), StartError> {
-    std::fs::write(path, contents).map_err(|source| StartError::Write { path: path.to_path_buf(), source })
+    std::fs::write(path, contents).map_err(|source| StartError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// `/etc/hosts` lines: one per address, every fixture name on it.
@@ -90,14 +97,23 @@ fn hosts_text(addresses: &[(hickory_proto::rr::Name, IpAddr)]) -> String {
     let mut by_addr: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
     for (name, addr) in addresses {
         let name = name.to_ascii();
-        by_addr.entry(*addr).or_default().push(name.trim_end_matches('.').to_string());
+        by_addr
+            .entry(*addr)
+            .or_default()
+            .push(name.trim_end_matches('.').to_string());
     }
-    let mut out = String::from("# kepler-testnet fixture names (any other name under .test does not exist)\n");
+    let mut out = String::from(
+        "# kepler-testnet fixture names (any other name under .test does not exist)\n",
+    );
     for (addr, names) in by_addr {
         let _ = writeln!(out, "{addr} {}", names.join(" "));
     }
     for fixture in FIXTURES.iter().filter(|f| f.address.is_none()) {
-        let _ = writeln!(out, "# {} has no address records: {}", fixture.domain, fixture.posture);
+        let _ = writeln!(
+            out,
+            "# {} has no address records: {}",
+            fixture.domain, fixture.posture
+        );
     }
     out
 }
@@ -111,13 +127,20 @@ impl Testnet {
     async fn try_start(opts: TestnetOptions) -> Result<Testnet, StartError> {
         let now = Utc::now();
         let ipv6 = ports::ipv6_loopback_available();
-        let dns_ip = if opts.standard_ports { DNS_STANDARD } else { DNS_DEFAULT };
+        let dns_ip = if opts.standard_ports {
+            DNS_STANDARD
+        } else {
+            DNS_DEFAULT
+        };
         let unix_now = u32::try_from(now.timestamp()).unwrap_or(u32::MAX);
         let zones = Zones::build(dns_ip, ipv6, unix_now)?;
         let hosts = hosts_text(&zones.addresses());
 
         let dir = std::path::absolute(&opts.dir).unwrap_or_else(|_| opts.dir.clone());
-        std::fs::create_dir_all(&dir).map_err(|source| StartError::Write { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::Write {
+            path: dir.clone(),
+            source,
+        })?;
         let ca = pki::Ca::new(now)?;
         let ca_file = dir.join(CA_FILE);
         let trust_anchor_file = dir.join(TRUST_ANCHOR_FILE);
@@ -125,12 +148,24 @@ impl Testnet {
         write_file(&trust_anchor_file, zones.trust_anchor())?;
 
         let cancel = CancellationToken::new();
-        let dns = DnsServer::start(dns_ip.into(), opts.standard_ports.then_some(53), zones, opts.latency).await?;
+        let dns = DnsServer::start(
+            dns_ip.into(),
+            opts.standard_ports.then_some(53),
+            zones,
+            opts.latency,
+        )
+        .await?;
         let dns_addr = dns.addr();
         let web_ports = if opts.standard_ports {
-            web::WebPorts { http: Some(80), https: Some(443) }
+            web::WebPorts {
+                http: Some(80),
+                https: Some(443),
+            }
         } else {
-            web::WebPorts { http: None, https: None }
+            web::WebPorts {
+                http: None,
+                https: None,
+            }
         };
         let started = async {
             let web = web::start(&ca, now, ipv6, web_ports, opts.latency, &cancel).await?;
@@ -181,16 +216,39 @@ impl Testnet {
     pub fn engine_config_toml(&self) -> String {
         let settings = self.engine_settings();
         let string = |s: String| toml::Value::String(s).to_string();
-        let path = |p: Option<PathBuf>| string(p.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default());
-        let mut out = String::from("# Written by kepler-testnet: points kepler at the fixture network.\n[engine]\n");
+        let path = |p: Option<PathBuf>| {
+            string(
+                p.map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )
+        };
+        let mut out = String::from(
+            "# Written by kepler-testnet: points kepler at the fixture network.\n[engine]\n",
+        );
         let _ = writeln!(out, "resolver = {}", string(self.dns_addr.to_string()));
         let _ = writeln!(out, "extra_ca_file = {}", path(settings.extra_ca_file));
-        let _ = writeln!(out, "trust_anchor_file = {}", path(settings.trust_anchor_file));
-        let _ = writeln!(out, "allow_private_targets = {}", settings.allow_private_targets);
+        let _ = writeln!(
+            out,
+            "trust_anchor_file = {}",
+            path(settings.trust_anchor_file)
+        );
+        let _ = writeln!(
+            out,
+            "allow_private_targets = {}",
+            settings.allow_private_targets
+        );
         let _ = writeln!(out, "http_port = {}", settings.http_port);
         let _ = writeln!(out, "https_port = {}", settings.https_port);
-        let _ = writeln!(out, "rdap_base_url = {}", string(self.rdap_base_url.clone()));
-        let _ = writeln!(out, "probe_timeout = {}", string(kepler_core::duration::format(settings.probe_timeout)));
+        let _ = writeln!(
+            out,
+            "rdap_base_url = {}",
+            string(self.rdap_base_url.clone())
+        );
+        let _ = writeln!(
+            out,
+            "probe_timeout = {}",
+            string(kepler_core::duration::format(settings.probe_timeout))
+        );
         out
     }
 
@@ -237,7 +295,10 @@ impl Testnet {
         }
         for task in std::mem::take(&mut self.tasks) {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

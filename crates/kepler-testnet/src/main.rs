@@ -12,7 +12,11 @@ use clap::Parser;
 use kepler_testnet::{Testnet, TestnetOptions};
 
 #[derive(Debug, Parser)]
-#[command(name = "kepler-testnet", version, about = "A fixture internet on loopback for Kepler's tests and benchmarks")]
+#[command(
+    name = "kepler-testnet",
+    version,
+    about = "A fixture internet on loopback for Kepler's tests and benchmarks"
+)]
 struct Cli {
     /// Where to write the `[engine]` TOML table that points kepler at the testnet.
     #[arg(long, value_name = "FILE")]
@@ -47,7 +51,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             _ => PathBuf::from("."),
         },
     };
-    let net = Testnet::start(TestnetOptions { latency: cli.latency, dir, standard_ports: cli.standard_ports }).await?;
+    let net = Testnet::start(TestnetOptions {
+        latency: cli.latency,
+        dir,
+        standard_ports: cli.standard_ports,
+    })
+    .await?;
     let written = (|| {
         write(&cli.engine_config, &net.engine_config_toml())?;
         if let Some(hosts) = &cli.hosts_file {
@@ -77,7 +86,9 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
     Ok(())
 }
 
@@ -99,7 +110,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Datelike, Days, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -77,10 +77,18 @@ impl Ca {
         name.push(DnType::OrganizationName, "Kepler testnet");
         params.distinguished_name = name;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         set_validity(&mut params, now, -1, 3650);
         let cert = params.self_signed(&key)?;
-        Ok(Ca { pem: cert.pem(), issuer: Issuer::new(params, key), now })
+        Ok(Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+            now,
+        })
     }
 
     /// The root certificate in PEM, as written to `testnet-ca.pem`.
@@ -91,9 +99,13 @@ impl Ca {
     /// A server certificate for these names, first name as the common name.
     pub fn issue(&self, names: &[&str], validity: Validity) -> Result<SiteCert, rcgen::Error> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, names.first().copied().unwrap_or("testnet"));
+        dn.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("testnet"),
+        );
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

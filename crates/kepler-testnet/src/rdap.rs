@@ -48,20 +48,44 @@ fn shift(now: DateTime<Utc>, age: Age, forward: bool) -> DateTime<Utc> {
     shifted.unwrap_or(now)
 }
 
-const LOCKED: &[&str] = &["client transfer prohibited", "client update prohibited", "client delete prohibited"];
+const LOCKED: &[&str] = &[
+    "client transfer prohibited",
+    "client update prohibited",
+    "client delete prohibited",
+];
 const ACTIVE: &[&str] = &["active"];
 
 fn registration(domain: &str) -> Option<Registration> {
-    let plain = |age, expires_in| Registration { age, expires_in, status: ACTIVE, signed: false };
+    let plain = |age, expires_in| Registration {
+        age,
+        expires_in,
+        status: ACTIVE,
+        signed: false,
+    };
     Some(match domain {
-        "strong.test" => Registration { age: Age::Years(10), expires_in: Age::Years(2), status: LOCKED, signed: true },
+        "strong.test" => Registration {
+            age: Age::Years(10),
+            expires_in: Age::Years(2),
+            status: LOCKED,
+            signed: true,
+        },
         "mixed.test" => plain(Age::Years(3), Age::Years(1)),
         "weak.test" => plain(Age::Days(20), Age::Days(345)),
         "expired.test" => plain(Age::Years(5), Age::Days(200)),
-        "parked.test" => Registration { age: Age::Years(7), expires_in: Age::Years(3), status: LOCKED, signed: false },
+        "parked.test" => Registration {
+            age: Age::Years(7),
+            expires_in: Age::Years(3),
+            status: LOCKED,
+            signed: false,
+        },
         "slow.test" => plain(Age::Years(4), Age::Days(120)),
         "down.test" => plain(Age::Years(6), Age::Days(60)),
-        "cdn.test" => Registration { age: Age::Years(8), expires_in: Age::Years(1), status: LOCKED, signed: false },
+        "cdn.test" => Registration {
+            age: Age::Years(8),
+            expires_in: Age::Years(1),
+            status: LOCKED,
+            signed: false,
+        },
         _ => return None,
     })
 }
@@ -126,7 +150,12 @@ fn router(now: DateTime<Utc>, base_url: String) -> Router {
     };
     Router::new()
         .route("/rdap/domain/{name}", get(lookup))
-        .fallback(|| async { rdap(StatusCode::NOT_FOUND, json!({"errorCode": 404, "title": "Not Found"})) })
+        .fallback(|| async {
+            rdap(
+                StatusCode::NOT_FOUND,
+                json!({"errorCode": 404, "title": "Not Found"}),
+            )
+        })
 }
 
 /// The running RDAP server.
@@ -137,16 +166,25 @@ pub struct Rdap {
 }
 
 /// Binds `127.0.0.1:<random>` and serves until `cancel`.
-pub async fn start(now: DateTime<Utc>, latency: Duration, cancel: &CancellationToken) -> Result<Rdap, StartError> {
+pub async fn start(
+    now: DateTime<Utc>,
+    latency: Duration,
+    cancel: &CancellationToken,
+) -> Result<Rdap, StartError> {
     let addr = SocketAddr::new(RDAP.into(), 0);
-    let bind_error = |source| StartError::Bind { what: "RDAP", addr, source };
+    let bind_error = |source| StartError::Bind {
+        what: "RDAP",
+        addr,
+        source,
+    };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let base_url = format!("http://{local}/rdap/");
     let app = router(now, base_url.clone());
     let cancel = cancel.clone();
     let task = tokio::spawn(async move {
-        let serving = axum::serve(PlainListener::new(listener, latency), app).with_graceful_shutdown(cancel.cancelled_owned());
+        let serving = axum::serve(PlainListener::new(listener, latency), app)
+            .with_graceful_shutdown(cancel.cancelled_owned());
         if let Err(error) = serving.await {
             tracing::warn!(%error, "RDAP server stopped");
         }
@@ -160,13 +198,21 @@ mod tests {
 
     #[test]
     fn strong_is_old_locked_and_signed() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").expect("date").with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
         let object = domain_object("Strong.Test.", now, "http://x/rdap/").expect("known");
         assert_eq!(object["ldhName"], "strong.test");
         assert_eq!(object["objectClassName"], "domain");
         assert_eq!(object["events"][0]["eventDate"], "2016-03-01T00:00:00Z");
         assert_eq!(object["events"][1]["eventDate"], "2028-03-01T00:00:00Z");
-        assert!(object["status"].as_array().expect("array").iter().any(|s| s == "client transfer prohibited"));
+        assert!(
+            object["status"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|s| s == "client transfer prohibited")
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use crate::fixtures::{CDN, DOWN, EXPIRED, MIXED, MIXED_MAIL, SLOW, STRONG, STRONG_MAIL, STRONG_V6, WEAK};
+use crate::fixtures::{
+    CDN, DOWN, EXPIRED, MIXED, MIXED_MAIL, SLOW, STRONG, STRONG_MAIL, STRONG_V6, WEAK,
+};
 
 /// One zone's source and whether it is signed.
 #[derive(Debug, Clone)]
@@ -42,7 +44,11 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
     root += &soa("ns1.test.", "hostmaster.test.");
     root += "@ IN NS ns1.test.\n@ IN NS ns2.test.\n";
     root += "test. IN NS ns1.test.\ntest. IN NS ns2.test.\n";
-    out.push(ZoneSource { origin: ".", text: root, signed: true });
+    out.push(ZoneSource {
+        origin: ".",
+        text: root,
+        signed: true,
+    });
 
     let mut test = String::from("$TTL 300\n");
     test += &soa("ns1.test.", "hostmaster.test.");
@@ -52,7 +58,11 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
     for (child, _) in UNSIGNED_CHILDREN {
         let _ = writeln!(test, "{child} IN NS ns1.test.\n{child} IN NS ns2.test.");
     }
-    out.push(ZoneSource { origin: "test.", text: test, signed: true });
+    out.push(ZoneSource {
+        origin: "test.",
+        text: test,
+        signed: true,
+    });
 
     let mut strong = String::from("$TTL 300\n");
     strong += &soa("ns1.strong.test.", "hostmaster.strong.test.");
@@ -62,19 +72,26 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
     let _ = writeln!(strong, "www IN A {STRONG}");
     strong += &v6(format!("www IN AAAA {STRONG_V6}\n"));
     let _ = writeln!(strong, "ns1 IN A {dns}\nns2 IN A {dns}");
-    strong += &v6(format!("ns1 IN AAAA {STRONG_V6}\nns2 IN AAAA {STRONG_V6}\n"));
+    strong += &v6(format!(
+        "ns1 IN AAAA {STRONG_V6}\nns2 IN AAAA {STRONG_V6}\n"
+    ));
     strong += "@ IN CAA 0 issue \"testnet-ca.test\"\n";
     strong += "@ IN CAA 0 iodef \"mailto:security@strong.test\"\n";
     strong += "@ IN MX 10 mail.strong.test.\n";
     let _ = writeln!(strong, "mail IN A {STRONG_MAIL}");
     strong += "@ IN TXT \"v=spf1 mx include:_spf.strong.test -all\"\n";
     strong += "_spf IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n";
-    strong += "_dmarc IN TXT \"v=DMARC1; p=reject; sp=reject; pct=100; rua=mailto:dmarc@strong.test\"\n";
+    strong +=
+        "_dmarc IN TXT \"v=DMARC1; p=reject; sp=reject; pct=100; rua=mailto:dmarc@strong.test\"\n";
     strong += "_mta-sts IN TXT \"v=STSv1; id=20261101T000000\"\n";
     let _ = writeln!(strong, "mta-sts IN A {STRONG}");
     strong += &v6(format!("mta-sts IN AAAA {STRONG_V6}\n"));
     strong += "_smtp._tls IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@strong.test\"\n";
-    out.push(ZoneSource { origin: "strong.test.", text: strong, signed: true });
+    out.push(ZoneSource {
+        origin: "strong.test.",
+        text: strong,
+        signed: true,
+    });
 
     for (child, origin) in UNSIGNED_CHILDREN {
         let mut zone = String::from("$TTL 300\n");
@@ -106,7 +123,11 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
             "cdn" => format!("@ IN A {CDN}\n"),
             _ => String::new(),
         };
-        out.push(ZoneSource { origin, text: zone, signed: false });
+        out.push(ZoneSource {
+            origin,
+            text: zone,
+            signed: false,
+        });
     }
     out
 }

@@ -29,7 +29,9 @@ impl Handler {
 
     /// What to answer: the zone data, or an error code.
     fn decide(&self, request: &Request, dnssec: bool) -> Result<Answer, ResponseCode> {
-        if request.metadata.message_type != MessageType::Query || request.metadata.op_code != OpCode::Query {
+        if request.metadata.message_type != MessageType::Query
+            || request.metadata.op_code != OpCode::Query
+        {
             return Err(ResponseCode::NotImp);
         }
         let info = request.request_info().map_err(|_| ResponseCode::FormErr)?;
@@ -42,10 +44,16 @@ impl Handler {
             return Err(ResponseCode::NotImp);
         }
         let qname = Name::from(query.name().clone());
-        self.zones.answer(&qname, qtype, dnssec).ok_or(ResponseCode::Refused)
+        self.zones
+            .answer(&qname, qtype, dnssec)
+            .ok_or(ResponseCode::Refused)
     }
 
-    async fn respond<R: ResponseHandler>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -86,7 +94,10 @@ impl Handler {
             tracing::debug!(%error, "could not send a DNS response");
             let mut metadata = Metadata::response_from_request(&request.metadata);
             metadata.response_code = ResponseCode::ServFail;
-            ResponseInfo::from(Header { metadata, counts: HeaderCounts::default() })
+            ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            })
         })
     }
 }

@@ -36,10 +36,11 @@ impl Zones {
         let mut zones = Vec::new();
         let mut signed = Vec::new();
         for source in data::zones(dns, ipv6) {
-            let zone = Zone::parse(source.origin, &source.text).map_err(|reason| StartError::Zone {
-                zone: source.origin.to_string(),
-                reason,
-            })?;
+            let zone =
+                Zone::parse(source.origin, &source.text).map_err(|reason| StartError::Zone {
+                    zone: source.origin.to_string(),
+                    reason,
+                })?;
             zones.push(zone);
             signed.push(source.signed);
         }
@@ -55,7 +56,10 @@ impl Zones {
                 continue;
             }
             let origin = zones[i].origin().clone();
-            let failed = |reason: String| StartError::Signing { zone: origin.to_string(), reason };
+            let failed = |reason: String| StartError::Signing {
+                zone: origin.to_string(),
+                reason,
+            };
             let key = ZoneKey::generate().map_err(failed)?;
             zones[i].sign(&key, inception, expiration).map_err(failed)?;
             if origin.is_root() {
@@ -68,7 +72,10 @@ impl Zones {
         }
         let mut deepest_first = zones;
         deepest_first.sort_by_key(|z| std::cmp::Reverse(z.origin().num_labels()));
-        Ok(Zones { zones: deepest_first, trust_anchor })
+        Ok(Zones {
+            zones: deepest_first,
+            trust_anchor,
+        })
     }
 
     /// The root key as DNSKEY presentation lines (the `trust_anchor_file`).
@@ -90,7 +97,8 @@ impl Zones {
     /// The authoritative answer for one question.
     pub fn answer(&self, qname: &Name, qtype: RecordType, dnssec: bool) -> Option<Answer> {
         let qname = qname.to_lowercase();
-        self.route(&qname, qtype).map(|zone| zone.lookup(&qname, qtype, dnssec))
+        self.route(&qname, qtype)
+            .map(|zone| zone.lookup(&qname, qtype, dnssec))
     }
 
     /// Every (name, address) in the fixture data, for hosts files.
@@ -120,17 +128,26 @@ pub struct DnsServer {
 
 impl std::fmt::Debug for DnsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnsServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("DnsServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
 impl DnsServer {
     /// Binds `ip:port` (a random port when `None`) and starts answering.
-    pub async fn start(ip: IpAddr, port: Option<u16>, zones: Zones, latency: Duration) -> Result<DnsServer, StartError> {
+    pub async fn start(
+        ip: IpAddr,
+        port: Option<u16>,
+        zones: Zones,
+        latency: Duration,
+    ) -> Result<DnsServer, StartError> {
         let (udp, tcp) = ports::bind_udp_tcp(ip, port).await?;
-        let addr = udp
-            .local_addr()
-            .map_err(|source| StartError::Bind { what: "DNS (UDP)", addr: SocketAddr::new(ip, 0), source })?;
+        let addr = udp.local_addr().map_err(|source| StartError::Bind {
+            what: "DNS (UDP)",
+            addr: SocketAddr::new(ip, 0),
+            source,
+        })?;
         let mut server = Server::new(Handler::new(zones, latency));
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(10), 64);
@@ -167,42 +184,120 @@ mod tests {
     }
 
     /// (question, DO bit) → (rcode, answer types, authority types)
-    fn check(qname: &str, qtype: RecordType, dnssec: bool, rcode: ResponseCode, answers: &[RecordType], authorities: &[RecordType]) {
+    fn check(
+        qname: &str,
+        qtype: RecordType,
+        dnssec: bool,
+        rcode: ResponseCode,
+        answers: &[RecordType],
+        authorities: &[RecordType],
+    ) {
         let answer = zones().answer(&name(qname), qtype, dnssec).expect("routed");
         assert_eq!(answer.rcode, rcode, "{qname} {qtype}");
         assert_eq!(types(&answer.answers), answers, "{qname} {qtype} answers");
-        assert_eq!(types(&answer.authorities), authorities, "{qname} {qtype} authorities");
+        assert_eq!(
+            types(&answer.authorities),
+            authorities,
+            "{qname} {qtype} authorities"
+        );
     }
 
     #[test]
     fn answers_follow_the_fixture_data() {
         use RecordType::*;
         check("strong.test.", A, false, ResponseCode::NoError, &[A], &[]);
-        check("strong.test.", A, true, ResponseCode::NoError, &[A, RRSIG], &[]);
-        check("strong.test.", DS, true, ResponseCode::NoError, &[DS, RRSIG], &[]);
-        check("strong.test.", DNSKEY, true, ResponseCode::NoError, &[DNSKEY, RRSIG], &[]);
+        check(
+            "strong.test.",
+            A,
+            true,
+            ResponseCode::NoError,
+            &[A, RRSIG],
+            &[],
+        );
+        check(
+            "strong.test.",
+            DS,
+            true,
+            ResponseCode::NoError,
+            &[DS, RRSIG],
+            &[],
+        );
+        check(
+            "strong.test.",
+            DNSKEY,
+            true,
+            ResponseCode::NoError,
+            &[DNSKEY, RRSIG],
+            &[],
+        );
         check("mixed.test.", A, true, ResponseCode::NoError, &[A], &[]);
         // Insecure delegation: the parent proves there is no DS.
-        check("mixed.test.", DS, true, ResponseCode::NoError, &[], &[SOA, RRSIG, NSEC, RRSIG]);
-        check("nope.test.", A, true, ResponseCode::NXDomain, &[], &[SOA, RRSIG, NSEC, RRSIG, NSEC, RRSIG]);
+        check(
+            "mixed.test.",
+            DS,
+            true,
+            ResponseCode::NoError,
+            &[],
+            &[SOA, RRSIG, NSEC, RRSIG],
+        );
+        check(
+            "nope.test.",
+            A,
+            true,
+            ResponseCode::NXDomain,
+            &[],
+            &[SOA, RRSIG, NSEC, RRSIG, NSEC, RRSIG],
+        );
         check("nope.test.", A, false, ResponseCode::NXDomain, &[], &[SOA]);
-        check("nope.mixed.test.", A, true, ResponseCode::NXDomain, &[], &[SOA]);
+        check(
+            "nope.mixed.test.",
+            A,
+            true,
+            ResponseCode::NXDomain,
+            &[],
+            &[SOA],
+        );
         check("parked.test.", A, false, ResponseCode::NoError, &[], &[SOA]);
-        check("strong.test.", TXT, false, ResponseCode::NoError, &[TXT], &[]);
+        check(
+            "strong.test.",
+            TXT,
+            false,
+            ResponseCode::NoError,
+            &[TXT],
+            &[],
+        );
         // Empty non-terminal above _smtp._tls.
-        check("_tls.strong.test.", TXT, true, ResponseCode::NoError, &[], &[SOA, RRSIG, NSEC, RRSIG]);
+        check(
+            "_tls.strong.test.",
+            TXT,
+            true,
+            ResponseCode::NoError,
+            &[],
+            &[SOA, RRSIG, NSEC, RRSIG],
+        );
         check("test.", DS, true, ResponseCode::NoError, &[DS, RRSIG], &[]);
-        check("com.", A, true, ResponseCode::NXDomain, &[], &[SOA, RRSIG, NSEC, RRSIG]);
+        check(
+            "com.",
+            A,
+            true,
+            ResponseCode::NXDomain,
+            &[],
+            &[SOA, RRSIG, NSEC, RRSIG],
+        );
     }
 
     #[test]
     fn the_nsec_at_an_insecure_cut_has_ns_and_no_ds() {
-        let answer = zones().answer(&name("mixed.test."), RecordType::DS, true).expect("routed");
+        let answer = zones()
+            .answer(&name("mixed.test."), RecordType::DS, true)
+            .expect("routed");
         let nsec = answer
             .authorities
             .iter()
             .find_map(|r| match &r.data {
-                RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::NSEC(nsec)) => Some((r.name.clone(), nsec.clone())),
+                RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::NSEC(nsec)) => {
+                    Some((r.name.clone(), nsec.clone()))
+                }
                 _ => None,
             })
             .expect("an NSEC");
@@ -216,6 +311,10 @@ mod tests {
     #[test]
     fn the_trust_anchor_is_the_root_key() {
         let zones = zones();
-        assert!(zones.trust_anchor().starts_with(". 3600 IN DNSKEY 257 3 13 "));
+        assert!(
+            zones
+                .trust_anchor()
+                .starts_with(". 3600 IN DNSKEY 257 3 13 ")
+        );
     }
 }

@@ -21,7 +21,9 @@ pub struct ZoneKey {
 
 impl std::fmt::Debug for ZoneKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZoneKey").field("tag", &self.tag).finish_non_exhaustive()
+        f.debug_struct("ZoneKey")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
     }
 }
 
@@ -34,18 +36,31 @@ impl ZoneKey {
         // Zone key + secure entry point: flags 257.
         let dnskey = DNSKEY::from_key(&public);
         let tag = dnskey.calculate_key_tag().map_err(|e| e.to_string())?;
-        Ok(ZoneKey { key, public, dnskey, tag })
+        Ok(ZoneKey {
+            key,
+            public,
+            dnskey,
+            tag,
+        })
     }
 
     /// The DNSKEY record at the zone apex.
     pub fn dnskey_record(&self, zone: &Name, ttl: u32) -> Record {
-        Record::from_rdata(zone.clone(), ttl, RData::DNSSEC(DNSSECRData::DNSKEY(self.dnskey.clone())))
+        Record::from_rdata(
+            zone.clone(),
+            ttl,
+            RData::DNSSEC(DNSSECRData::DNSKEY(self.dnskey.clone())),
+        )
     }
 
     /// The DS record the parent publishes for this key (SHA-256 digest).
     pub fn ds_record(&self, zone: &Name, ttl: u32) -> Result<Record, String> {
         let ds = DS::from_key(&self.public, zone, DigestType::SHA256).map_err(|e| e.to_string())?;
-        Ok(Record::from_rdata(zone.clone(), ttl, RData::DNSSEC(DNSSECRData::DS(ds))))
+        Ok(Record::from_rdata(
+            zone.clone(),
+            ttl,
+            RData::DNSSEC(DNSSECRData::DS(ds)),
+        ))
     }
 
     /// The key as a trust anchor line in zone-file presentation format, e.g.
@@ -55,7 +70,13 @@ impl ZoneKey {
     }
 
     /// An RRSIG over one RRset (all `records` share name, type and TTL).
-    pub fn sign_rrset(&self, signer: &Name, records: &[Record], inception: u32, expiration: u32) -> Result<Record, String> {
+    pub fn sign_rrset(
+        &self,
+        signer: &Name,
+        records: &[Record],
+        inception: u32,
+        expiration: u32,
+    ) -> Result<Record, String> {
         let first = records.first().ok_or("empty RRset")?;
         let input = SigInput {
             type_covered: first.record_type(),
@@ -67,10 +88,15 @@ impl ZoneKey {
             key_tag: self.tag,
             signer_name: signer.clone(),
         };
-        let tbs = TBS::from_input(&first.name, DNSClass::IN, &input, records.iter()).map_err(|e| e.to_string())?;
+        let tbs = TBS::from_input(&first.name, DNSClass::IN, &input, records.iter())
+            .map_err(|e| e.to_string())?;
         let sig = self.key.sign(&tbs).map_err(|e| e.to_string())?;
         let rrsig = RRSIG::from_sig(input, sig);
-        Ok(Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig))))
+        Ok(Record::from_rdata(
+            first.name.clone(),
+            first.ttl,
+            RData::DNSSEC(DNSSECRData::RRSIG(rrsig)),
+        ))
     }
 }
 
@@ -93,7 +119,9 @@ mod tests {
         let key = ZoneKey::generate().expect("key");
         let zone = Name::from_ascii("strong.test.").expect("name");
         let ds = key.ds_record(&zone, 300).expect("ds");
-        let RData::DNSSEC(DNSSECRData::DS(ds)) = &ds.data else { panic!("not a DS") };
+        let RData::DNSSEC(DNSSECRData::DS(ds)) = &ds.data else {
+            panic!("not a DS")
+        };
         assert_eq!(ds.key_tag(), key.tag);
         assert!(ds.covers(&zone, &key.dnskey).expect("digest"));
     }

@@ -51,8 +51,12 @@ pub struct Zone {
 impl Zone {
     /// Parses zone-file text.
     pub fn parse(origin: &str, text: &str) -> Result<Zone, String> {
-        let origin = Name::from_ascii(origin).map_err(|e| e.to_string())?.to_lowercase();
-        let (origin, sets) = Parser::new(text, None, Some(origin)).parse().map_err(|e| e.to_string())?;
+        let origin = Name::from_ascii(origin)
+            .map_err(|e| e.to_string())?
+            .to_lowercase();
+        let (origin, sets) = Parser::new(text, None, Some(origin))
+            .parse()
+            .map_err(|e| e.to_string())?;
         let mut zone = Zone {
             origin,
             rrsets: BTreeMap::new(),
@@ -79,7 +83,12 @@ impl Zone {
     pub fn insert(&mut self, mut record: Record) {
         record.name = record.name.to_lowercase();
         let name = record.name.clone();
-        let rrset = self.rrsets.entry(name.clone()).or_default().entry(record.record_type()).or_default();
+        let rrset = self
+            .rrsets
+            .entry(name.clone())
+            .or_default()
+            .entry(record.record_type())
+            .or_default();
         if !rrset.records.contains(&record) {
             rrset.records.push(record);
         }
@@ -89,7 +98,12 @@ impl Zone {
             ancestor = ancestor.base_name();
         }
         self.names.insert(self.origin.clone());
-        if name != self.origin && self.rrsets.get(&name).is_some_and(|m| m.contains_key(&RecordType::NS)) {
+        if name != self.origin
+            && self
+                .rrsets
+                .get(&name)
+                .is_some_and(|m| m.contains_key(&RecordType::NS))
+        {
             self.cuts.insert(name);
         }
     }
@@ -117,7 +131,11 @@ impl Zone {
 
     /// The negative-answer TTL (SOA minimum, RFC 2308).
     fn negative_ttl(&self) -> u32 {
-        match self.rrset(&self.origin, RecordType::SOA).and_then(|s| s.records.first()).map(|r| &r.data) {
+        match self
+            .rrset(&self.origin, RecordType::SOA)
+            .and_then(|s| s.records.first())
+            .map(|r| &r.data)
+        {
             Some(RData::SOA(soa)) => soa.minimum,
             _ => 300,
         }
@@ -129,12 +147,25 @@ impl Zone {
         let negative_ttl = self.negative_ttl();
 
         // The chain covers every owner with authoritative data or a delegation.
-        let owners: Vec<Name> = self.rrsets.keys().filter(|n| !self.is_glue(n)).cloned().collect();
+        let owners: Vec<Name> = self
+            .rrsets
+            .keys()
+            .filter(|n| !self.is_glue(n))
+            .cloned()
+            .collect();
         for (i, owner) in owners.iter().enumerate() {
             let next = owners.get(i + 1).unwrap_or(&self.origin).clone();
-            let types: Vec<RecordType> = self.rrsets.get(owner).map(|m| m.keys().copied().collect()).unwrap_or_default();
+            let types: Vec<RecordType> = self
+                .rrsets
+                .get(owner)
+                .map(|m| m.keys().copied().collect())
+                .unwrap_or_default();
             let nsec = NSEC::new_cover_self(next, types);
-            self.insert(Record::from_rdata(owner.clone(), negative_ttl, RData::DNSSEC(DNSSECRData::NSEC(nsec))));
+            self.insert(Record::from_rdata(
+                owner.clone(),
+                negative_ttl,
+                RData::DNSSEC(DNSSECRData::NSEC(nsec)),
+            ));
         }
 
         let origin = self.origin.clone();
@@ -169,7 +200,12 @@ impl Zone {
             .rev()
             .find_map(|(_, types)| types.get(&RecordType::NSEC));
         // Nothing sorts before the apex; wrapping round is only a safeguard.
-        before.or_else(|| self.rrsets.values().rev().find_map(|types| types.get(&RecordType::NSEC)))
+        before.or_else(|| {
+            self.rrsets
+                .values()
+                .rev()
+                .find_map(|types| types.get(&RecordType::NSEC))
+        })
     }
 
     fn soa_for_negative(&self, dnssec: bool) -> Vec<Record> {
@@ -211,37 +247,60 @@ impl Zone {
         if self.names.contains(&qname) {
             if dnssec {
                 // NSEC at the name itself, or, at an empty non-terminal, the one spanning it.
-                let proof = self.rrset(&qname, RecordType::NSEC).or_else(|| self.covering_nsec(&qname));
+                let proof = self
+                    .rrset(&qname, RecordType::NSEC)
+                    .or_else(|| self.covering_nsec(&qname));
                 authorities.extend(proof.into_iter().flat_map(|s| s.with_sigs(true)));
             }
-            return Answer { rcode: ResponseCode::NoError, authoritative: true, answers: Vec::new(), authorities };
+            return Answer {
+                rcode: ResponseCode::NoError,
+                authoritative: true,
+                answers: Vec::new(),
+                authorities,
+            };
         }
 
         if dnssec {
             let mut encloser = qname.base_name();
-            while !self.names.contains(&encloser) && encloser.num_labels() > self.origin.num_labels() {
+            while !self.names.contains(&encloser)
+                && encloser.num_labels() > self.origin.num_labels()
+            {
                 encloser = encloser.base_name();
             }
             let mut proofs: Vec<&Rrset> = self.covering_nsec(&qname).into_iter().collect();
-            if let Ok(wildcard) = encloser.prepend_label("*") {
-                if let Some(set) = self.covering_nsec(&wildcard) {
-                    if !proofs.iter().any(|p| std::ptr::eq(*p, set)) {
-                        proofs.push(set);
-                    }
-                }
+            if let Ok(wildcard) = encloser.prepend_label("*")
+                && let Some(set) = self.covering_nsec(&wildcard)
+                && !proofs.iter().any(|p| std::ptr::eq(*p, set))
+            {
+                proofs.push(set);
             }
             authorities.extend(proofs.into_iter().flat_map(|s| s.with_sigs(true)));
         }
-        Answer { rcode: ResponseCode::NXDomain, authoritative: true, answers: Vec::new(), authorities }
+        Answer {
+            rcode: ResponseCode::NXDomain,
+            authoritative: true,
+            answers: Vec::new(),
+            authorities,
+        }
     }
 
     fn referral(&self, cut: &Name, dnssec: bool) -> Answer {
-        let mut authorities: Vec<Record> = self.rrset(cut, RecordType::NS).map(|s| s.records.clone()).unwrap_or_default();
+        let mut authorities: Vec<Record> = self
+            .rrset(cut, RecordType::NS)
+            .map(|s| s.records.clone())
+            .unwrap_or_default();
         if dnssec {
-            let proof = self.rrset(cut, RecordType::DS).or_else(|| self.rrset(cut, RecordType::NSEC));
+            let proof = self
+                .rrset(cut, RecordType::DS)
+                .or_else(|| self.rrset(cut, RecordType::NSEC));
             authorities.extend(proof.into_iter().flat_map(|s| s.with_sigs(true)));
         }
-        Answer { rcode: ResponseCode::NoError, authoritative: false, answers: Vec::new(), authorities }
+        Answer {
+            rcode: ResponseCode::NoError,
+            authoritative: false,
+            answers: Vec::new(),
+            authorities,
+        }
     }
 
     /// Every authoritative address record: (name, address).
@@ -252,7 +311,11 @@ impl Zone {
                 continue;
             }
             for rtype in [RecordType::A, RecordType::AAAA] {
-                for record in types.get(&rtype).map(|s| s.records.as_slice()).unwrap_or_default() {
+                for record in types
+                    .get(&rtype)
+                    .map(|s| s.records.as_slice())
+                    .unwrap_or_default()
+                {
                     match &record.data {
                         RData::A(a) => out.push((name.clone(), IpAddr::V4(a.0))),
                         RData::AAAA(aaaa) => out.push((name.clone(), IpAddr::V6(aaaa.0))),

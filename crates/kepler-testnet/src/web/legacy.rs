@@ -57,7 +57,8 @@ impl<'a> Reader<'a> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     fn u24(&mut self) -> Option<usize> {
-        self.take(3).map(|b| (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]))
+        self.take(3)
+            .map(|b| (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]))
     }
 }
 
@@ -70,26 +71,35 @@ pub fn parse_client_hello(record: &[u8]) -> Option<ClientHello> {
     }
     r.u16()?;
     let record_len = usize::from(r.u16()?);
-    let mut body = Reader { data: r.take(record_len)? };
+    let mut body = Reader {
+        data: r.take(record_len)?,
+    };
     if body.u8()? != CLIENT_HELLO {
         return None;
     }
     let hello_len = body.u24()?;
-    let mut hello = Reader { data: body.take(hello_len)? };
+    let mut hello = Reader {
+        data: body.take(hello_len)?,
+    };
     let legacy_version = hello.u16()?;
     hello.take(32)?; // random
     let session_len = usize::from(hello.u8()?);
     hello.take(session_len)?;
     let suites_len = usize::from(hello.u16()?);
     let suites = hello.take(suites_len)?;
-    let cipher_suites = suites.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    let cipher_suites = suites
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
     let compression_len = usize::from(hello.u8()?);
     hello.take(compression_len)?;
 
     let mut supported_versions = None;
     if !hello.data.is_empty() {
         let ext_len = usize::from(hello.u16()?);
-        let mut exts = Reader { data: hello.take(ext_len)? };
+        let mut exts = Reader {
+            data: hello.take(ext_len)?,
+        };
         while !exts.data.is_empty() {
             let ext_type = exts.u16()?;
             let len = usize::from(exts.u16()?);
@@ -98,11 +108,20 @@ pub fn parse_client_hello(record: &[u8]) -> Option<ClientHello> {
                 let mut list = Reader { data };
                 let list_len = usize::from(list.u8()?);
                 let versions = list.take(list_len)?;
-                supported_versions = Some(versions.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect());
+                supported_versions = Some(
+                    versions
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect(),
+                );
             }
         }
     }
-    Some(ClientHello { legacy_version, cipher_suites, supported_versions })
+    Some(ClientHello {
+        legacy_version,
+        cipher_suites,
+        supported_versions,
+    })
 }
 
 /// The legacy version to answer with, when the client offers nothing newer
@@ -122,7 +141,12 @@ pub fn choose_suite(offered: &[u16]) -> Option<u16> {
         .copied()
         .find(|s| offered.contains(s))
         // Else the client's first real suite (not GREASE, not a signalling value).
-        .or_else(|| offered.iter().copied().find(|&s| !is_grease(s) && s != 0x00FF && s != 0x5600))
+        .or_else(|| {
+            offered
+                .iter()
+                .copied()
+                .find(|&s| !is_grease(s) && s != 0x00FF && s != 0x5600)
+        })
 }
 
 fn push_u24(out: &mut Vec<u8>, n: usize) {
@@ -132,7 +156,12 @@ fn push_u24(out: &mut Vec<u8>, n: usize) {
 
 /// ServerHello + Certificate in `version`, as TLS records; `None` when no
 /// offered suite can be chosen (then the caller sends a handshake_failure alert).
-pub fn server_flight(version: u16, offered_suites: &[u16], random: [u8; 32], certificate: &[u8]) -> Option<Vec<u8>> {
+pub fn server_flight(
+    version: u16,
+    offered_suites: &[u16],
+    random: [u8; 32],
+    certificate: &[u8],
+) -> Option<Vec<u8>> {
     let suite = choose_suite(offered_suites)?;
     let mut messages = Vec::new();
 
@@ -205,8 +234,13 @@ pub(crate) mod tests {
     }
 
     fn check(version: u16, supported: Option<&[u16]>, expected: Option<u16>) {
-        let hello = parse_client_hello(&client_hello(version, &[0xC013, 0x002F], supported)).expect("parses");
-        assert_eq!(legacy_version(&hello), expected, "{version:#06x} {supported:?}");
+        let hello = parse_client_hello(&client_hello(version, &[0xC013, 0x002F], supported))
+            .expect("parses");
+        assert_eq!(
+            legacy_version(&hello),
+            expected,
+            "{version:#06x} {supported:?}"
+        );
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub struct TlsSite {
 
 impl std::fmt::Debug for TlsSite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSite").field("legacy", &self.legacy_certificate.is_some()).finish_non_exhaustive()
+        f.debug_struct("TlsSite")
+            .field("legacy", &self.legacy_certificate.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,18 +137,21 @@ async fn handshake(mut stream: Delayed<TcpStream>, site: &TlsSite) -> Option<Tls
     let mut first = Vec::new();
     if let Some(certificate) = &site.legacy_certificate {
         first = read_first_record(&mut stream).await.ok()?;
-        if let Some(hello) = legacy::parse_client_hello(&first) {
-            if let Some(version) = legacy::legacy_version(&hello) {
-                let random: [u8; 32] = rand::random();
-                let flight = legacy::server_flight(version, &hello.cipher_suites, random, certificate)
-                    .unwrap_or_else(|| legacy::handshake_failure(version));
-                let _ = stream.write_all(&flight).await;
-                let _ = stream.shutdown().await;
-                return None;
-            }
+        if let Some(hello) = legacy::parse_client_hello(&first)
+            && let Some(version) = legacy::legacy_version(&hello)
+        {
+            let random: [u8; 32] = rand::random();
+            let flight = legacy::server_flight(version, &hello.cipher_suites, random, certificate)
+                .unwrap_or_else(|| legacy::handshake_failure(version));
+            let _ = stream.write_all(&flight).await;
+            let _ = stream.shutdown().await;
+            return None;
         }
     }
-    site.acceptor.accept(Prefixed::new(first, stream)).await.ok()
+    site.acceptor
+        .accept(Prefixed::new(first, stream))
+        .await
+        .ok()
 }
 
 /// Reads one TLS record (header and body), or whatever arrives when it does

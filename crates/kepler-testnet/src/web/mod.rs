@@ -51,7 +51,10 @@ fn tls_site(cert: SiteCert, legacy: bool) -> Result<TlsSite, StartError> {
         .with_no_client_auth()
         .with_single_cert(cert.chain, cert.key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsSite { acceptor: TlsAcceptor::from(Arc::new(config)), legacy_certificate })
+    Ok(TlsSite {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        legacy_certificate,
+    })
 }
 
 fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartError> {
@@ -59,7 +62,10 @@ fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartErro
     if ipv6 {
         strong_addrs.push(IpAddr::V6(STRONG_V6));
     }
-    let strong_cert = ca.issue(&["strong.test", "www.strong.test", "mta-sts.strong.test"], Validity::Current)?;
+    let strong_cert = ca.issue(
+        &["strong.test", "www.strong.test", "mta-sts.strong.test"],
+        Validity::Current,
+    )?;
     let mixed_cert = ca.issue(&["mixed.test", "www.mixed.test"], Validity::Current)?;
     let expired_cert = ca.issue(&["expired.test", "www.expired.test"], Validity::Expired)?;
     let cdn_cert = ca.issue(&["cdn.test"], Validity::Current)?;
@@ -67,24 +73,44 @@ fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartErro
         Site {
             addrs: strong_addrs,
             http: Some(Plain::Serve(sites::redirect_to_https("strong.test"))),
-            https: Some(Secure::Serve { tls: tls_site(strong_cert, false)?, router: sites::strong(now) }),
+            https: Some(Secure::Serve {
+                tls: tls_site(strong_cert, false)?,
+                router: sites::strong(now),
+            }),
         },
         Site {
             addrs: vec![IpAddr::V4(MIXED)],
             http: Some(Plain::Serve(sites::redirect_to_https("mixed.test"))),
-            https: Some(Secure::Serve { tls: tls_site(mixed_cert, true)?, router: sites::mixed() }),
+            https: Some(Secure::Serve {
+                tls: tls_site(mixed_cert, true)?,
+                router: sites::mixed(),
+            }),
         },
-        Site { addrs: vec![IpAddr::V4(WEAK)], http: Some(Plain::Serve(sites::weak())), https: None },
+        Site {
+            addrs: vec![IpAddr::V4(WEAK)],
+            http: Some(Plain::Serve(sites::weak())),
+            https: None,
+        },
         Site {
             addrs: vec![IpAddr::V4(EXPIRED)],
             http: Some(Plain::Serve(sites::redirect_to_https("expired.test"))),
-            https: Some(Secure::Serve { tls: tls_site(expired_cert, false)?, router: sites::expired() }),
+            https: Some(Secure::Serve {
+                tls: tls_site(expired_cert, false)?,
+                router: sites::expired(),
+            }),
         },
-        Site { addrs: vec![IpAddr::V4(SLOW)], http: Some(Plain::Silent), https: Some(Secure::Silent) },
+        Site {
+            addrs: vec![IpAddr::V4(SLOW)],
+            http: Some(Plain::Silent),
+            https: Some(Secure::Silent),
+        },
         Site {
             addrs: vec![IpAddr::V4(CDN)],
             http: Some(Plain::Serve(sites::redirect_to_https("cdn.test"))),
-            https: Some(Secure::Serve { tls: tls_site(cdn_cert, false)?, router: sites::cdn() }),
+            https: Some(Secure::Serve {
+                tls: tls_site(cdn_cert, false)?,
+                router: sites::cdn(),
+            }),
         },
     ])
 }
@@ -131,7 +157,8 @@ pub async fn start(
     let plain_addrs: Vec<IpAddr> = plain.iter().map(|(a, _)| *a).collect();
     let secure_addrs: Vec<IpAddr> = secure.iter().map(|(a, _)| *a).collect();
     let (http_port, http_listeners) = ports::bind_shared("HTTP", &plain_addrs, ports.http).await?;
-    let (https_port, https_listeners) = ports::bind_shared("HTTPS", &secure_addrs, ports.https).await?;
+    let (https_port, https_listeners) =
+        ports::bind_shared("HTTPS", &secure_addrs, ports.https).await?;
 
     let mut tasks = Vec::new();
     for ((_, behaviour), listener) in plain.into_iter().zip(http_listeners) {
@@ -153,25 +180,35 @@ pub async fn start(
     for ((addr, behaviour), listener) in secure.into_iter().zip(https_listeners) {
         match behaviour {
             Secure::Serve { tls, router } => {
-                let (tls_listener, acceptor) = listen::tls_listener(listener, tls.clone(), latency, cancel.clone())
-                    .map_err(|source| StartError::Bind {
-                        what: "HTTPS",
-                        addr: std::net::SocketAddr::new(addr, https_port),
-                        source,
-                    })?;
+                let (tls_listener, acceptor) =
+                    listen::tls_listener(listener, tls.clone(), latency, cancel.clone()).map_err(
+                        |source| StartError::Bind {
+                            what: "HTTPS",
+                            addr: std::net::SocketAddr::new(addr, https_port),
+                            source,
+                        },
+                    )?;
                 tasks.push(acceptor);
                 let router = router.clone();
                 let cancel = cancel.clone();
                 tasks.push(tokio::spawn(async move {
-                    let serving = axum::serve(tls_listener, router).with_graceful_shutdown(cancel.cancelled_owned());
+                    let serving = axum::serve(tls_listener, router)
+                        .with_graceful_shutdown(cancel.cancelled_owned());
                     if let Err(error) = serving.await {
                         tracing::warn!(%error, "HTTPS server stopped");
                     }
                 }));
             }
-            Secure::Silent => tasks.push(tokio::spawn(listen::silent(listener, SLOW_HOLD, cancel.clone()))),
+            Secure::Silent => tasks.push(tokio::spawn(listen::silent(
+                listener,
+                SLOW_HOLD,
+                cancel.clone(),
+            ))),
         }
     }
-    Ok(Web { http_port, https_port, tasks })
+    Ok(Web {
+        http_port,
+        https_port,
+        tasks,
+    })
 }
-

@@ -10,7 +10,8 @@ use chrono::{DateTime, Days, SecondsFormat, Utc};
 use sha2::{Digest, Sha384};
 
 /// The third-party script `strong.test` loads from `cdn.test` (with SRI).
-pub const WIDGET_JS: &str = "(function(){\"use strict\";document.documentElement.dataset.widget=\"loaded\";})();\n";
+pub const WIDGET_JS: &str =
+    "(function(){\"use strict\";document.documentElement.dataset.widget=\"loaded\";})();\n";
 const APP_JS: &str = "document.addEventListener(\"DOMContentLoaded\",function(){document.body.dataset.ready=\"yes\";});\n";
 const STYLE_CSS: &str = "body{font-family:sans-serif;margin:2rem;}\n";
 
@@ -22,7 +23,10 @@ type Headers = &'static [(&'static str, &'static str)];
 
 /// Every Observatory header right.
 const STRONG_HEADERS: Headers = &[
-    ("strict-transport-security", "max-age=63072000; includeSubDomains; preload"),
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains; preload",
+    ),
     ("content-security-policy", STRONG_CSP),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
@@ -33,12 +37,21 @@ const STRONG_HEADERS: Headers = &[
 ];
 
 /// Short HSTS, nosniff, and nothing else.
-const MIXED_HEADERS: Headers = &[("strict-transport-security", "max-age=300"), ("x-content-type-options", "nosniff")];
+const MIXED_HEADERS: Headers = &[
+    ("strict-transport-security", "max-age=300"),
+    ("x-content-type-options", "nosniff"),
+];
 
 /// Decent, not perfect.
 const EXPIRED_HEADERS: Headers = &[
-    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
-    ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'",
+    ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "strict-origin-when-cross-origin"),
@@ -55,16 +68,24 @@ const CDN_HEADERS: Headers = &[
 /// The SRI value of a resource (`sha384-<base64>`).
 pub fn sri(content: &str) -> String {
     let digest = Sha384::digest(content.as_bytes());
-    format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(digest))
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 fn with_headers(router: Router, headers: Headers) -> Router {
-    router.layer(axum::middleware::map_response(move |mut response: Response| async move {
-        for (name, value) in headers {
-            response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
-        }
-        response
-    }))
+    router.layer(axum::middleware::map_response(
+        move |mut response: Response| async move {
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            response
+        },
+    ))
 }
 
 fn typed(content_type: &'static str, body: impl Into<String>) -> Response {
@@ -76,7 +97,12 @@ fn html(body: String) -> Response {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(CONTENT_TYPE, "text/plain; charset=utf-8")], "not found\n").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not found\n",
+    )
+        .into_response()
 }
 
 /// `http://` answers a 301 to `https://{host}` with the same path. No port in
@@ -84,7 +110,11 @@ async fn not_found() -> Response {
 pub fn redirect_to_https(host: &'static str) -> Router {
     Router::new().fallback(move |uri: Uri| async move {
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        (StatusCode::MOVED_PERMANENTLY, [(LOCATION, format!("https://{host}{path}"))]).into_response()
+        (
+            StatusCode::MOVED_PERMANENTLY,
+            [(LOCATION, format!("https://{host}{path}"))],
+        )
+            .into_response()
     })
 }
 
@@ -111,7 +141,8 @@ pub fn strong_security_txt(now: DateTime<Utc>) -> String {
 }
 
 /// RFC 8461 policy (CRLF line ends, as the RFC writes them).
-pub const STRONG_MTA_STS: &str = "version: STSv1\r\nmode: enforce\r\nmx: mail.strong.test\r\nmax_age: 604800\r\n";
+pub const STRONG_MTA_STS: &str =
+    "version: STSv1\r\nmode: enforce\r\nmx: mail.strong.test\r\nmax_age: 604800\r\n";
 
 /// `https://strong.test` (and `mta-sts.strong.test`, on the same address).
 pub fn strong(now: DateTime<Utc>) -> Router {
@@ -130,13 +161,22 @@ pub fn strong(now: DateTime<Utc>) -> Router {
             get(move || {
                 let page = page.clone();
                 async move {
-                    let cookie = format!("__Host-session={}; Secure; HttpOnly; SameSite=Strict; Path=/", random_token());
+                    let cookie = format!(
+                        "__Host-session={}; Secure; HttpOnly; SameSite=Strict; Path=/",
+                        random_token()
+                    );
                     ([(SET_COOKIE, cookie)], html(page)).into_response()
                 }
             }),
         )
-        .route("/app.js", get(|| async { typed("application/javascript; charset=utf-8", APP_JS) }))
-        .route("/style.css", get(|| async { typed("text/css; charset=utf-8", STYLE_CSS) }))
+        .route(
+            "/app.js",
+            get(|| async { typed("application/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { typed("text/css; charset=utf-8", STYLE_CSS) }),
+        )
         .route(
             "/.well-known/security.txt",
             get(move || {
@@ -144,7 +184,10 @@ pub fn strong(now: DateTime<Utc>) -> Router {
                 async move { typed("text/plain; charset=utf-8", body) }
             }),
         )
-        .route("/.well-known/mta-sts.txt", get(|| async { typed("text/plain", STRONG_MTA_STS) }))
+        .route(
+            "/.well-known/mta-sts.txt",
+            get(|| async { typed("text/plain", STRONG_MTA_STS) }),
+        )
         .fallback(not_found);
     with_headers(router, STRONG_HEADERS)
 }
@@ -194,7 +237,10 @@ pub fn expired() -> Router {
 /// `https://cdn.test`: serves the widget other fixtures embed.
 pub fn cdn() -> Router {
     let router = Router::new()
-        .route("/widget.js", get(|| async { typed("application/javascript; charset=utf-8", WIDGET_JS) }))
+        .route(
+            "/widget.js",
+            get(|| async { typed("application/javascript; charset=utf-8", WIDGET_JS) }),
+        )
         .fallback(not_found);
     with_headers(router, CDN_HEADERS)
 }
@@ -206,12 +252,17 @@ mod tests {
     #[test]
     fn sri_is_sha384_base64() {
         // echo -n "alert('Hello, world.');" | openssl dgst -sha384 -binary | openssl base64 -A
-        assert_eq!(sri("alert('Hello, world.');"), "sha384-H8BRh8j48O9oYatfu5AZzq6A9RINhZO5H16dQZngK7T62em8MUt1FLm52t+eX6xO");
+        assert_eq!(
+            sri("alert('Hello, world.');"),
+            "sha384-H8BRh8j48O9oYatfu5AZzq6A9RINhZO5H16dQZngK7T62em8MUt1FLm52t+eX6xO"
+        );
     }
 
     #[test]
     fn security_txt_expires_a_year_ahead() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").expect("date").with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
         let text = strong_security_txt(now);
         assert!(text.contains("Expires: 2027-03-01T12:00:00Z\n"), "{text}");
         assert!(text.starts_with("Contact: mailto:security@strong.test\n"));

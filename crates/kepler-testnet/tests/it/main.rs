@@ -1,0 +1,8 @@
+//! Starts real testnets in temp dirs and looks at them from outside, with
+//! real clients: a (validating) hickory resolver, rustls, raw TCP.
+
+mod binary;
+mod dns;
+mod rdap;
+mod support;
+mod web;
