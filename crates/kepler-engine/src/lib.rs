@@ -308,6 +308,15 @@ mod tests {
     }
 
     #[test]
+    fn an_engine_can_be_built_outside_a_runtime() {
+        let settings = EngineSettings {
+            resolver: Some("127.0.0.1:9".parse().expect("addr")),
+            ..EngineSettings::default()
+        };
+        assert!(Engine::new(&settings).is_ok());
+    }
+
+    #[test]
     fn the_engine_is_shareable_and_its_run_is_send() {
         fn shareable<T: Send + Sync + Clone + 'static>() {}
         shareable::<Engine>();

@@ -8,7 +8,6 @@ mod resolver;
 pub mod vet;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -16,6 +15,8 @@ use kepler_core::config::EngineSettings;
 use tokio::net::TcpStream;
 
 pub use dnssec::DnssecStatus;
+/// Record types, for `Net::dnssec_status`.
+pub use hickory_resolver::proto::rr::RecordType;
 pub use records::{CaaRecord, MxRecord, SoaRecord};
 pub use resolver::NetSetupError;
 
@@ -217,6 +218,3 @@ impl Net {
         dnssec::status(&self.validating, name, rtype).await
     }
 }
-
-/// A shared handle, as the other areas take it.
-pub type SharedNet = Arc<Net>;

@@ -222,7 +222,7 @@ async fn net_lookups_and_dnssec_status() {
     let fx = Fixture::start().await;
     let engine = fx.engine();
     let net = engine.net();
-    use hickory_proto::rr::RecordType;
+    use kepler_engine::net::RecordType;
     assert_eq!(
         net.dnssec_status("strong.test", RecordType::SOA).await,
         DnssecStatus::Secure
