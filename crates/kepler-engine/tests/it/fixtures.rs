@@ -1,0 +1,292 @@
+use std::time::{Duration, Instant};
+
+use kepler_core::config::EngineSettings;
+use kepler_core::{Category, CategoryId, CheckStatus, Domain, FailureReason, ScoreRecord};
+use kepler_engine::Engine;
+use kepler_engine::net::DnssecStatus;
+use kepler_testnet::{Testnet, TestnetOptions};
+
+/// A running testnet and the files it wrote.
+struct Fixture {
+    net: Testnet,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let net = Testnet::start(TestnetOptions::in_dir(dir.path()))
+            .await
+            .expect("testnet starts");
+        Fixture { net, _dir: dir }
+    }
+
+    fn settings(&self) -> EngineSettings {
+        EngineSettings {
+            probe_timeout: Duration::from_secs(5),
+            ..self.net.engine_settings()
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::new(&self.settings()).expect("engine builds from the testnet's settings")
+    }
+}
+
+async fn score(engine: &Engine, domain: &str) -> Result<ScoreRecord, FailureReason> {
+    engine.score(&Domain::parse(domain).expect("domain")).await
+}
+
+fn category(record: &ScoreRecord, id: CategoryId) -> &Category {
+    record
+        .categories
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no {id:?} category: {record:#?}"))
+}
+
+fn check_status(cat: &Category, id: &str) -> (CheckStatus, i32) {
+    let c = cat
+        .checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}: {:#?}", cat.checks));
+    (c.status, c.points)
+}
+
+#[tokio::test]
+async fn strong_test_has_secure_dns_and_full_email_marks() {
+    let fx = Fixture::start().await;
+    let record = score(&fx.engine(), "strong.test")
+        .await
+        .expect("strong.test is scored");
+    assert_eq!(record.engine_version, kepler_engine::ENGINE_VERSION);
+
+    let dns = category(&record, CategoryId::Dns);
+    assert_eq!(
+        check_status(dns, "dnssec"),
+        (CheckStatus::Pass, 0),
+        "{:#?}",
+        dns.checks
+    );
+    assert_eq!(
+        check_status(dns, "caa"),
+        (CheckStatus::Pass, 0),
+        "{:#?}",
+        dns.checks
+    );
+    assert_eq!(
+        check_status(dns, "ns-count"),
+        (CheckStatus::Pass, 0),
+        "{:#?}",
+        dns.checks
+    );
+    assert_eq!(
+        check_status(dns, "soa"),
+        (CheckStatus::Pass, 0),
+        "{:#?}",
+        dns.checks
+    );
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        // The fixture publishes AAAA records only where ::1 exists.
+        assert_eq!(dns.score, Some(100), "{:#?}", dns.checks);
+    }
+
+    let email = category(&record, CategoryId::Email);
+    assert_eq!(email.score, Some(100), "{:#?}", email.checks);
+    for id in [
+        "mx",
+        "spf",
+        "spf-all",
+        "spf-lookups",
+        "spf-includes",
+        "dmarc",
+        "dmarc-policy",
+        "mta-sts",
+        "tls-rpt",
+    ] {
+        assert_eq!(
+            check_status(email, id),
+            (CheckStatus::Pass, 0),
+            "{id}: {:#?}",
+            email.checks
+        );
+    }
+    fx.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn parked_test_completes_with_full_email_marks() {
+    let fx = Fixture::start().await;
+    let record = score(&fx.engine(), "parked.test")
+        .await
+        .expect("a parked domain is scored, not refused");
+    let email = category(&record, CategoryId::Email);
+    assert_eq!(email.score, Some(100), "{:#?}", email.checks);
+    assert_eq!(check_status(email, "mx"), (CheckStatus::Pass, 0));
+    assert_eq!(check_status(email, "mta-sts"), (CheckStatus::Info, 0));
+    assert_eq!(check_status(email, "tls-rpt"), (CheckStatus::Info, 0));
+    let dns = category(&record, CategoryId::Dns);
+    assert_eq!(
+        check_status(dns, "ipv6-web"),
+        (CheckStatus::Info, 0),
+        "no addresses, nothing to blame"
+    );
+    assert_eq!(
+        check_status(dns, "dnssec"),
+        (
+            CheckStatus::Fail,
+            kepler_engine::dns::points::DNSSEC_INSECURE
+        )
+    );
+    fx.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn mixed_test_softfail_spf_and_monitoring_dmarc_are_found() {
+    let fx = Fixture::start().await;
+    let record = score(&fx.engine(), "mixed.test")
+        .await
+        .expect("mixed.test is scored");
+    let email = category(&record, CategoryId::Email);
+    use kepler_engine::mail::points;
+    assert_eq!(
+        check_status(email, "spf-all"),
+        (CheckStatus::Warn, points::SPF_ALL_SOFTFAIL),
+        "{:#?}",
+        email.checks
+    );
+    assert_eq!(
+        check_status(email, "dmarc-policy"),
+        (CheckStatus::Fail, points::DMARC_P_NONE),
+        "{:#?}",
+        email.checks
+    );
+    assert_eq!(
+        check_status(email, "mta-sts"),
+        (CheckStatus::Warn, points::MTA_STS_MISSING)
+    );
+    let dns = category(&record, CategoryId::Dns);
+    assert_eq!(
+        check_status(dns, "caa"),
+        (CheckStatus::Fail, kepler_engine::dns::points::CAA_MISSING)
+    );
+    assert_eq!(
+        check_status(dns, "dnssec").0,
+        CheckStatus::Fail,
+        "mixed.test is an insecure delegation"
+    );
+    fx.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_exist_is_not_resolvable() {
+    let fx = Fixture::start().await;
+    assert_eq!(
+        score(&fx.engine(), "nope.test").await,
+        Err(FailureReason::DomainNotResolvable)
+    );
+    fx.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    let fx = Fixture::start().await;
+    let settings = EngineSettings {
+        allow_private_targets: false,
+        ..fx.settings()
+    };
+    let engine = Engine::new(&settings).expect("engine");
+    assert_eq!(
+        score(&engine, "strong.test").await,
+        Err(FailureReason::PrivateAddressRefused)
+    );
+    // The connection helper refuses too, whatever the caller asks.
+    let refused = engine
+        .net()
+        .connect(
+            "127.0.0.1".parse().expect("ip"),
+            fx.net.http_port(),
+            Duration::from_secs(1),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(kepler_engine::net::ConnectError::Refused(_))),
+        "{refused:?}"
+    );
+    fx.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn net_lookups_and_dnssec_status() {
+    let fx = Fixture::start().await;
+    let engine = fx.engine();
+    let net = engine.net();
+    use kepler_engine::net::RecordType;
+    assert_eq!(
+        net.dnssec_status("strong.test", RecordType::SOA).await,
+        DnssecStatus::Secure
+    );
+    assert_eq!(
+        net.dnssec_status("mixed.test", RecordType::SOA).await,
+        DnssecStatus::Insecure
+    );
+    assert_eq!(
+        net.a("nope.test").await,
+        Err(kepler_engine::net::LookupError::NxDomain)
+    );
+    assert_eq!(
+        net.a("parked.test").await,
+        Err(kepler_engine::net::LookupError::NoRecords)
+    );
+    let txt = net.txt("strong.test").await.expect("TXT");
+    assert_eq!(txt, ["v=spf1 mx include:_spf.strong.test -all"]);
+    let mx = net.mx("parked.test").await.expect("null MX");
+    assert_eq!(
+        (mx.len(), mx[0].preference, mx[0].exchange.as_str()),
+        (1, 0, "")
+    );
+    let vetted = net.resolve_vetted("strong.test").await.expect("addresses");
+    assert!(
+        vetted.contains(&"127.0.10.10".parse().expect("ip")),
+        "{vetted:?}"
+    );
+    let stream = net
+        .connect(
+            "127.0.10.10".parse().expect("ip"),
+            fx.net.https_port(),
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(stream.is_ok(), "{stream:?}");
+    fx.net.shutdown().await;
+}
+
+/// Wall time follows the longest chain of dependent round trips, not their sum.
+/// A run asks ~40 DNS questions; the longest chain is the DNSSEC validation
+/// (about 6 answers: root, test. and strong.test keys and delegations), so at
+/// 100 ms per answer the run must take well under 15 answers' worth.
+/// Slow (real delays): set KEPLER_SLOW_TESTS=1.
+#[tokio::test]
+async fn probes_run_concurrently() {
+    if std::env::var_os("KEPLER_SLOW_TESTS").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = TestnetOptions {
+        latency: Duration::from_millis(100),
+        ..TestnetOptions::in_dir(dir.path())
+    };
+    let net = Testnet::start(opts).await.expect("testnet");
+    let engine = Engine::new(&EngineSettings {
+        probe_timeout: Duration::from_secs(10),
+        ..net.engine_settings()
+    })
+    .expect("engine");
+    let started = Instant::now();
+    score(&engine, "strong.test").await.expect("scored");
+    let took = started.elapsed();
+    eprintln!("strong.test at 100 ms per answer: {took:?}");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    net.shutdown().await;
+}
