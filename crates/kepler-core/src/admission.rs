@@ -163,7 +163,11 @@ pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// The first instant of the next calendar month (UTC): when the monthly cap resets.
 pub fn next_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    let (year, month) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
     Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
         .single()
         .expect("the 1st at midnight UTC always exists")
@@ -174,11 +178,17 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     fn window(used: u64, limit: u64) -> WindowUsage {
-        WindowUsage { used, limit, resets_at: now() + ChronoDuration::minutes(30) }
+        WindowUsage {
+            used,
+            limit,
+            resets_at: now() + ChronoDuration::minutes(30),
+        }
     }
 
     /// Facts for a tier with nothing stored, nothing in flight and every limit untouched.
@@ -240,7 +250,8 @@ mod tests {
     fn row_3_a_record_exactly_as_old_as_the_window_is_stale() {
         for tier in PAID {
             let mut f = facts(tier);
-            f.newest_record_at = Some(now() - ChronoDuration::from_std(f.policy.freshness).expect("fits"));
+            f.newest_record_at =
+                Some(now() - ChronoDuration::from_std(f.policy.freshness).expect("fits"));
             check(&f, Decision::Admit);
         }
     }
@@ -281,16 +292,31 @@ mod tests {
             month.month = window(base.policy.monthly_cold_cap, base.policy.monthly_cold_cap);
             month.key_hour = window(999, base.policy.key_hourly_cold_limit);
             month.account_day = window(99_999, base.policy.account_daily_cold_limit);
-            check(&month, Decision::LimitReached(LimitKind::Month, month.month));
+            check(
+                &month,
+                Decision::LimitReached(LimitKind::Month, month.month),
+            );
 
             let mut hour = base.clone();
-            hour.key_hour = window(base.policy.key_hourly_cold_limit, base.policy.key_hourly_cold_limit);
+            hour.key_hour = window(
+                base.policy.key_hourly_cold_limit,
+                base.policy.key_hourly_cold_limit,
+            );
             hour.account_day = window(99_999, base.policy.account_daily_cold_limit);
-            check(&hour, Decision::LimitReached(LimitKind::KeyHour, hour.key_hour));
+            check(
+                &hour,
+                Decision::LimitReached(LimitKind::KeyHour, hour.key_hour),
+            );
 
             let mut day = base.clone();
-            day.account_day = window(base.policy.account_daily_cold_limit, base.policy.account_daily_cold_limit);
-            check(&day, Decision::LimitReached(LimitKind::AccountDay, day.account_day));
+            day.account_day = window(
+                base.policy.account_daily_cold_limit,
+                base.policy.account_daily_cold_limit,
+            );
+            check(
+                &day,
+                Decision::LimitReached(LimitKind::AccountDay, day.account_day),
+            );
         }
     }
 
@@ -299,8 +325,14 @@ mod tests {
         for tier in PAID {
             let mut f = facts(tier);
             f.month = window(f.policy.monthly_cold_cap - 1, f.policy.monthly_cold_cap);
-            f.key_hour = window(f.policy.key_hourly_cold_limit - 1, f.policy.key_hourly_cold_limit);
-            f.account_day = window(f.policy.account_daily_cold_limit - 1, f.policy.account_daily_cold_limit);
+            f.key_hour = window(
+                f.policy.key_hourly_cold_limit - 1,
+                f.policy.key_hourly_cold_limit,
+            );
+            f.account_day = window(
+                f.policy.account_daily_cold_limit - 1,
+                f.policy.account_daily_cold_limit,
+            );
             f.newest_record_at = Some(now() - ChronoDuration::days(400));
             check(&f, Decision::Admit);
         }
@@ -317,9 +349,18 @@ mod tests {
 
     #[test]
     fn month_bounds() {
-        let dec = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).single().expect("valid");
-        assert_eq!(next_month_start(dec).to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        let dec = Utc
+            .with_ymd_and_hms(2026, 12, 31, 23, 59, 59)
+            .single()
+            .expect("valid");
+        assert_eq!(
+            next_month_start(dec).to_rfc3339(),
+            "2027-01-01T00:00:00+00:00"
+        );
         assert_eq!(month_start(dec).to_rfc3339(), "2026-12-01T00:00:00+00:00");
-        assert_eq!(next_month_start(now()).to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(
+            next_month_start(now()).to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
     }
 }

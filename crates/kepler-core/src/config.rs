@@ -179,13 +179,19 @@ impl Config {
     pub fn from_file(file: ConfigFile) -> Result<Config, ConfigError> {
         let tiers = TierTable::with_overrides(&file.tiers)?;
         if file.workers.concurrency == 0 {
-            return Err(ConfigError::Invalid("workers.concurrency must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "workers.concurrency must be at least 1".into(),
+            ));
         }
         if file.workers.lease < Duration::from_millis(100) {
-            return Err(ConfigError::Invalid("workers.lease must be at least 100ms".into()));
+            return Err(ConfigError::Invalid(
+                "workers.lease must be at least 100ms".into(),
+            ));
         }
         if file.database.max_connections == 0 {
-            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         Ok(Config {
             server: file.server,
@@ -242,8 +248,14 @@ cost_per_cold_call_usd = 0.04
 force_fresh = false
 "#;
         let config = Config::from_toml(text).expect("valid");
-        assert_eq!(config.engine.resolver, Some("127.0.0.1:5353".parse().expect("addr")));
-        assert_eq!(config.tiers.policy(Tier::Growth), Tier::Growth.default_policy());
+        assert_eq!(
+            config.engine.resolver,
+            Some("127.0.0.1:5353".parse().expect("addr"))
+        );
+        assert_eq!(
+            config.tiers.policy(Tier::Growth),
+            Tier::Growth.default_policy()
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub enum DomainError {
     TooLong,
     #[error("label {0:?} is empty or longer than {MAX_LABEL_LEN} characters")]
     BadLabelLength(String),
-    #[error("label {0:?} may hold only letters, digits and hyphens, and may not start or end with a hyphen")]
+    #[error(
+        "label {0:?} may hold only letters, digits and hyphens, and may not start or end with a hyphen"
+    )]
     BadLabel(String),
     #[error("the top-level label {0:?} may not be all digits")]
     NumericTld(String),
@@ -53,10 +55,9 @@ impl Domain {
         if bracketless.parse::<IpAddr>().is_ok() {
             return Err(DomainError::IpLiteral);
         }
-        if trimmed
-            .chars()
-            .any(|c| matches!(c, '/' | ':' | '?' | '#' | '@' | '[' | ']' | '\\') || c.is_whitespace())
-        {
+        if trimmed.chars().any(|c| {
+            matches!(c, '/' | ':' | '?' | '#' | '@' | '[' | ']' | '\\') || c.is_whitespace()
+        }) {
             return Err(DomainError::NotAHostname);
         }
         let without_dot = trimmed.strip_suffix('.').unwrap_or(trimmed);
@@ -85,7 +86,9 @@ impl Domain {
             if label.is_empty() || label.len() > MAX_LABEL_LEN {
                 return Err(DomainError::BadLabelLength((*label).to_owned()));
             }
-            let ldh = label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            let ldh = label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !ldh || label.starts_with('-') || label.ends_with('-') {
                 return Err(DomainError::BadLabel((*label).to_owned()));
             }
@@ -134,7 +137,11 @@ mod tests {
     use super::*;
 
     fn ok(input: &str, expected: &str) {
-        assert_eq!(Domain::parse(input).map(|d| d.0), Ok(expected.to_owned()), "{input:?}");
+        assert_eq!(
+            Domain::parse(input).map(|d| d.0),
+            Ok(expected.to_owned()),
+            "{input:?}"
+        );
     }
 
     fn bad(input: &str) -> DomainError {

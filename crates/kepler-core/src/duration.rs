@@ -9,7 +9,8 @@ pub const HOUR: Duration = Duration::from_secs(3600);
 
 /// Parses `90s`, `15m`, `7d`, `1h 30m`.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration such as 90s, 15m or 7d ({e})"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 90s, 15m or 7d ({e})"))
 }
 
 /// Formats a duration the way the config file writes it.
@@ -27,9 +28,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duratio
 pub mod option {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(deserializer)?;
-        text.map(|t| parse(&t).map_err(serde::de::Error::custom)).transpose()
+        text.map(|t| parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

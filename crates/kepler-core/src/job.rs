@@ -25,9 +25,14 @@ impl JobStatus {
 
     /// Parses the stored spelling.
     pub fn parse(text: &str) -> Option<JobStatus> {
-        [JobStatus::Pending, JobStatus::Running, JobStatus::Complete, JobStatus::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Complete,
+            JobStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 
     /// Whether the job has settled.
@@ -37,7 +42,18 @@ impl JobStatus {
 }
 
 /// Why a run failed: a stable code users can branch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    thiserror::Error,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// The run did not settle within `job_timeout`.

@@ -35,7 +35,19 @@ pub struct Check {
 }
 
 /// The five scored areas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CategoryId {
     Tls,
@@ -47,8 +59,13 @@ pub enum CategoryId {
 
 impl CategoryId {
     /// Every category, in the order records list them.
-    pub const ALL: [CategoryId; 5] =
-        [CategoryId::Tls, CategoryId::HttpHeaders, CategoryId::Email, CategoryId::Dns, CategoryId::Hygiene];
+    pub const ALL: [CategoryId; 5] = [
+        CategoryId::Tls,
+        CategoryId::HttpHeaders,
+        CategoryId::Email,
+        CategoryId::Dns,
+        CategoryId::Hygiene,
+    ];
 
     /// Its weight in the total (SCORING.md).
     pub fn weight(self) -> u32 {
@@ -132,7 +149,10 @@ impl ScoreRecord {
     ) -> ScoreRecord {
         let uncapped = weighted_total(&categories);
         let score = caps.iter().map(|c| c.max_score()).fold(uncapped, u32::min);
-        let applied: Vec<GradeCap> = caps.into_iter().filter(|c| c.max_score() < uncapped).collect();
+        let applied: Vec<GradeCap> = caps
+            .into_iter()
+            .filter(|c| c.max_score() < uncapped)
+            .collect();
         ScoreRecord {
             domain: domain.to_owned(),
             score,
@@ -175,7 +195,10 @@ pub fn grade_for(score: u32) -> &'static str {
         (63, "D"),
         (60, "D-"),
     ];
-    CHART.iter().find(|(floor, _)| score >= *floor).map_or("F", |(_, g)| g)
+    CHART
+        .iter()
+        .find(|(floor, _)| score >= *floor)
+        .map_or("F", |(_, g)| g)
 }
 
 #[cfg(test)]
@@ -183,13 +206,34 @@ mod tests {
     use super::*;
 
     fn category(id: CategoryId, score: Option<u32>) -> Category {
-        Category { id, score, weight: id.weight(), checks: vec![] }
+        Category {
+            id,
+            score,
+            weight: id.weight(),
+            checks: vec![],
+        }
     }
 
     #[test]
     fn grade_chart_boundaries() {
-        let cases = [(100, "A+"), (97, "A+"), (96, "A"), (93, "A"), (90, "A-"), (89, "B+"), (83, "B"), (80, "B-"),
-            (79, "C+"), (73, "C"), (70, "C-"), (69, "D+"), (63, "D"), (60, "D-"), (59, "F"), (0, "F")];
+        let cases = [
+            (100, "A+"),
+            (97, "A+"),
+            (96, "A"),
+            (93, "A"),
+            (90, "A-"),
+            (89, "B+"),
+            (83, "B"),
+            (80, "B-"),
+            (79, "C+"),
+            (73, "C"),
+            (70, "C-"),
+            (69, "D+"),
+            (63, "D"),
+            (60, "D-"),
+            (59, "F"),
+            (0, "F"),
+        ];
         for (score, grade) in cases {
             assert_eq!(grade_for(score), grade, "score {score}");
         }
@@ -206,7 +250,10 @@ mod tests {
         ];
         // (3000 + 1250 + 1500 + 1200) / 90 = 77.2
         assert_eq!(weighted_total(&all), 77);
-        let halves = vec![category(CategoryId::Dns, Some(1)), category(CategoryId::Hygiene, Some(0))];
+        let halves = vec![
+            category(CategoryId::Dns, Some(1)),
+            category(CategoryId::Hygiene, Some(0)),
+        ];
         // 15 / 25 = 0.6 → 1
         assert_eq!(weighted_total(&halves), 1);
         assert_eq!(weighted_total(&[category(CategoryId::Tls, None)]), 0);
@@ -214,13 +261,23 @@ mod tests {
 
     #[test]
     fn caps_lower_the_total_and_are_recorded_only_when_they_bite() {
-        let cats = vec![category(CategoryId::Tls, Some(100)), category(CategoryId::Email, Some(100))];
+        let cats = vec![
+            category(CategoryId::Tls, Some(100)),
+            category(CategoryId::Email, Some(100)),
+        ];
         let now = Utc::now();
-        let capped = ScoreRecord::assemble("x.test", cats.clone(), vec![GradeCap::BadCertificate], now, "t");
+        let capped = ScoreRecord::assemble(
+            "x.test",
+            cats.clone(),
+            vec![GradeCap::BadCertificate],
+            now,
+            "t",
+        );
         assert_eq!((capped.score, capped.grade.as_str()), (65, "D"));
         assert_eq!(capped.caps, vec![GradeCap::BadCertificate]);
         let low = vec![category(CategoryId::Tls, Some(10))];
-        let unbitten = ScoreRecord::assemble("x.test", low, vec![GradeCap::BadCertificate], now, "t");
+        let unbitten =
+            ScoreRecord::assemble("x.test", low, vec![GradeCap::BadCertificate], now, "t");
         assert_eq!(unbitten.score, 10);
         assert!(unbitten.caps.is_empty());
         let no_https = ScoreRecord::assemble("x.test", cats, vec![GradeCap::NoHttps], now, "t");

@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 use crate::duration::{self, HOUR};
 
 /// A billing tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Free,
@@ -21,7 +33,13 @@ pub enum Tier {
 
 impl Tier {
     /// Every tier, cheapest first.
-    pub const ALL: [Tier; 5] = [Tier::Free, Tier::Starter, Tier::Growth, Tier::Scale, Tier::Enterprise];
+    pub const ALL: [Tier; 5] = [
+        Tier::Free,
+        Tier::Starter,
+        Tier::Growth,
+        Tier::Scale,
+        Tier::Enterprise,
+    ];
 
     /// The tier's name as the API spells it.
     pub fn as_str(self) -> &'static str {
@@ -127,7 +145,10 @@ pub struct TierTable {
 impl Default for TierTable {
     fn default() -> Self {
         TierTable {
-            policies: Tier::ALL.into_iter().map(|t| (t, t.default_policy())).collect(),
+            policies: Tier::ALL
+                .into_iter()
+                .map(|t| (t, t.default_policy()))
+                .collect(),
         }
     }
 }
@@ -137,17 +158,24 @@ impl Default for TierTable {
 pub enum TierOverrideError {
     #[error(transparent)]
     UnknownTier(#[from] UnknownTier),
-    #[error("tiers.{tier}.cost_per_cold_call_usd must be a finite amount of at least 0, not {value}")]
+    #[error(
+        "tiers.{tier}.cost_per_cold_call_usd must be a finite amount of at least 0, not {value}"
+    )]
     BadCost { tier: Tier, value: f64 },
 }
 
 impl TierTable {
     /// Applies `[tiers.NAME]` overrides on top of the defaults.
-    pub fn with_overrides(overrides: &BTreeMap<String, TierOverride>) -> Result<TierTable, TierOverrideError> {
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, TierOverride>,
+    ) -> Result<TierTable, TierOverrideError> {
         let mut table = TierTable::default();
         for (name, o) in overrides {
             let tier: Tier = name.parse()?;
-            let policy = table.policies.get_mut(&tier).expect("every tier has a default");
+            let policy = table
+                .policies
+                .get_mut(&tier)
+                .expect("every tier has a default");
             if let Some(v) = o.freshness {
                 policy.freshness = v;
             }
@@ -194,7 +222,10 @@ mod tests {
         assert!(Tier::Enterprise.default_policy().force_fresh);
         assert_eq!(Tier::Enterprise.default_policy().freshness, HOUR);
         assert_eq!(Tier::Free.default_policy().monthly_cold_cap, 0);
-        assert_eq!(Tier::Starter.default_policy().cost_per_cold_call_usd(), 0.08);
+        assert_eq!(
+            Tier::Starter.default_policy().cost_per_cold_call_usd(),
+            0.08
+        );
         assert_eq!(Tier::Scale.default_policy().account_daily_cold_limit, 2_000);
     }
 
@@ -203,7 +234,11 @@ mod tests {
         let mut overrides = BTreeMap::new();
         overrides.insert(
             "growth".to_owned(),
-            TierOverride { monthly_cold_cap: Some(5), cost_per_cold_call_usd: Some(0.5), ..Default::default() },
+            TierOverride {
+                monthly_cold_cap: Some(5),
+                cost_per_cold_call_usd: Some(0.5),
+                ..Default::default()
+            },
         );
         let table = TierTable::with_overrides(&overrides).expect("valid");
         let growth = table.policy(Tier::Growth);

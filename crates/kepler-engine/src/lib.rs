@@ -155,7 +155,12 @@ impl Engine {
         let limit = settings.probe_timeout;
         let fetcher = &self.inner.fetcher;
         let tls_area = async {
-            match tokio::time::timeout(limit, tls::probe(domain, addrs, settings.https_port, self.roots(), limit)).await {
+            match tokio::time::timeout(
+                limit,
+                tls::probe(domain, addrs, settings.https_port, self.roots(), limit),
+            )
+            .await
+            {
                 Ok(evidence) => tls::score(&evidence),
                 Err(_) => (model::timed_out(CategoryId::Tls, limit), Vec::new()),
             }
@@ -164,29 +169,42 @@ impl Engine {
             web::score(&web::probe(fetcher, domain).await)
         });
         let hygiene_area = bounded(limit, CategoryId::Hygiene, async {
-            hygiene::score(&hygiene::probe(fetcher, domain, settings.rdap_base_url.as_deref()).await)
+            hygiene::score(
+                &hygiene::probe(fetcher, domain, settings.rdap_base_url.as_deref()).await,
+            )
         });
-        let ((tls_category, caps), web_category, hygiene_category) = tokio::join!(tls_area, web_area, hygiene_area);
+        let ((tls_category, caps), web_category, hygiene_category) =
+            tokio::join!(tls_area, web_area, hygiene_area);
         (vec![tls_category, web_category, hygiene_category], caps)
     }
 }
 
 impl fetch::AddressResolver for Net {
-    fn resolve<'a>(&'a self, host: &'a str) -> futures::future::BoxFuture<'a, Result<Vec<IpAddr>, fetch::FetchError>> {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<IpAddr>, fetch::FetchError>> {
         Box::pin(async move {
-            self.resolve_vetted(host).await.map_err(|error| match error {
-                net::ResolveError::AllRefused(_) => fetch::FetchError::Refused,
-                net::ResolveError::Timeout => fetch::FetchError::Timeout,
-                other => fetch::FetchError::Resolve(format!("{host}: {other}")),
-            })
+            self.resolve_vetted(host)
+                .await
+                .map_err(|error| match error {
+                    net::ResolveError::AllRefused(_) => fetch::FetchError::Refused,
+                    net::ResolveError::Timeout => fetch::FetchError::Timeout,
+                    other => fetch::FetchError::Resolve(format!("{host}: {other}")),
+                })
         })
     }
 }
 
 impl PolicySource for fetch::Fetcher {
-    fn get<'a>(&'a self, url: &'a str) -> futures::future::BoxFuture<'a, Result<mail::PolicyResponse, String>> {
+    fn get<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<mail::PolicyResponse, String>> {
         Box::pin(async move {
-            let response = fetch::Fetcher::get(self, url).await.map_err(|e| e.to_string())?;
+            let response = fetch::Fetcher::get(self, url)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(mail::PolicyResponse {
                 status: response.status,
                 content_type: response.header("content-type").map(str::to_owned),

@@ -22,16 +22,23 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn invalid_key(detail: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidApiKey, detail)
-        .header(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"kepler\""))
+    ApiError::new(ErrorCode::InvalidApiKey, detail).header(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"kepler\""),
+    )
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(key) = presented_key(&parts.headers).filter(|k| !k.is_empty()) else {
-            return Err(invalid_key("send your key in the X-API-Key header (or Authorization: Bearer)"));
+            return Err(invalid_key(
+                "send your key in the X-API-Key header (or Authorization: Bearer)",
+            ));
         };
         match state.store_call(state.store.authenticate(key)).await? {
             Some(caller) => {
@@ -49,15 +56,35 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (header::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    header::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn key_from_either_header() {
-        assert_eq!(presented_key(&headers(&[("x-api-key", "ki_live_a")])), Some("ki_live_a"));
-        assert_eq!(presented_key(&headers(&[("authorization", "Bearer ki_live_b")])), Some("ki_live_b"));
-        assert_eq!(presented_key(&headers(&[("authorization", "bearer  ki_live_c ")])), Some("ki_live_c"));
-        assert_eq!(presented_key(&headers(&[("authorization", "Basic abc")])), None);
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", "ki_live_a")])),
+            Some("ki_live_a")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer ki_live_b")])),
+            Some("ki_live_b")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "bearer  ki_live_c ")])),
+            Some("ki_live_c")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
         assert_eq!(presented_key(&headers(&[])), None);
     }
 }

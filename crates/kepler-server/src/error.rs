@@ -55,23 +55,83 @@ impl ErrorCode {
     pub fn describe(self) -> (&'static str, StatusCode, &'static str) {
         use ErrorCode::*;
         match self {
-            InvalidApiKey => ("invalid_api_key", StatusCode::UNAUTHORIZED, "Missing, unknown or revoked API key"),
-            InvalidRequest => ("invalid_request", StatusCode::BAD_REQUEST, "The request is malformed"),
-            InvalidDomain => ("invalid_domain", StatusCode::BAD_REQUEST, "Not a domain name Kepler can score"),
-            PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, "The request body is over 16 KiB"),
-            SandboxDomainUnknown => ("sandbox_domain_unknown", StatusCode::BAD_REQUEST, "Sandbox keys reach only the canned domains"),
-            ForceFreshNotAllowed => ("force_fresh_not_allowed", StatusCode::FORBIDDEN, "This tier cannot force a fresh run"),
-            FreeTierSandboxOnly => ("free_tier_sandbox_only", StatusCode::FORBIDDEN, "The free tier has no cold runs"),
-            ColdBudgetExhausted => ("cold_budget_exhausted", StatusCode::TOO_MANY_REQUESTS, "Monthly cold-call cap reached"),
-            KeyHourlyColdLimit => ("key_hourly_cold_limit", StatusCode::TOO_MANY_REQUESTS, "This key's hourly cold-call limit is reached"),
-            AccountBreakerOpen => ("account_breaker_open", StatusCode::TOO_MANY_REQUESTS, "The account's 24-hour cold-call breaker is open"),
-            IdempotencyKeyReused => ("idempotency_key_reused", StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key reused with a different request"),
+            InvalidApiKey => (
+                "invalid_api_key",
+                StatusCode::UNAUTHORIZED,
+                "Missing, unknown or revoked API key",
+            ),
+            InvalidRequest => (
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+                "The request is malformed",
+            ),
+            InvalidDomain => (
+                "invalid_domain",
+                StatusCode::BAD_REQUEST,
+                "Not a domain name Kepler can score",
+            ),
+            PayloadTooLarge => (
+                "payload_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body is over 16 KiB",
+            ),
+            SandboxDomainUnknown => (
+                "sandbox_domain_unknown",
+                StatusCode::BAD_REQUEST,
+                "Sandbox keys reach only the canned domains",
+            ),
+            ForceFreshNotAllowed => (
+                "force_fresh_not_allowed",
+                StatusCode::FORBIDDEN,
+                "This tier cannot force a fresh run",
+            ),
+            FreeTierSandboxOnly => (
+                "free_tier_sandbox_only",
+                StatusCode::FORBIDDEN,
+                "The free tier has no cold runs",
+            ),
+            ColdBudgetExhausted => (
+                "cold_budget_exhausted",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Monthly cold-call cap reached",
+            ),
+            KeyHourlyColdLimit => (
+                "key_hourly_cold_limit",
+                StatusCode::TOO_MANY_REQUESTS,
+                "This key's hourly cold-call limit is reached",
+            ),
+            AccountBreakerOpen => (
+                "account_breaker_open",
+                StatusCode::TOO_MANY_REQUESTS,
+                "The account's 24-hour cold-call breaker is open",
+            ),
+            IdempotencyKeyReused => (
+                "idempotency_key_reused",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency-Key reused with a different request",
+            ),
             JobNotFound => ("job_not_found", StatusCode::NOT_FOUND, "No such job"),
-            NotScored => ("not_scored", StatusCode::NOT_FOUND, "This domain has not been scored yet"),
+            NotScored => (
+                "not_scored",
+                StatusCode::NOT_FOUND,
+                "This domain has not been scored yet",
+            ),
             NotFound => ("not_found", StatusCode::NOT_FOUND, "No such resource"),
-            MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
-            StoreUnavailable => ("store_unavailable", StatusCode::SERVICE_UNAVAILABLE, "The store is unavailable; retry shortly"),
-            InternalError => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+            MethodNotAllowed => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed on this resource",
+            ),
+            StoreUnavailable => (
+                "store_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The store is unavailable; retry shortly",
+            ),
+            InternalError => (
+                "internal_error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+            ),
         }
     }
 
@@ -95,7 +155,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
-        ApiError { code, detail: detail.into(), fields: Map::new(), headers: Vec::new() }
+        ApiError {
+            code,
+            detail: detail.into(),
+            fields: Map::new(),
+            headers: Vec::new(),
+        }
     }
 
     /// Adds a body field (e.g. `tier`, `limit`).
@@ -142,7 +207,10 @@ impl From<StoreError> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "store error");
-                ApiError::new(ErrorCode::InternalError, "an internal error occurred; it has been logged")
+                ApiError::new(
+                    ErrorCode::InternalError,
+                    "an internal error occurred; it has been logged",
+                )
             }
         }
     }
@@ -150,14 +218,23 @@ impl From<StoreError> for ApiError {
 
 /// The answer while the store cannot be reached.
 pub fn store_unavailable() -> ApiError {
-    ApiError::new(ErrorCode::StoreUnavailable, "the store is unavailable; retry shortly").retry_after(2)
+    ApiError::new(
+        ErrorCode::StoreUnavailable,
+        "the store is unavailable; retry shortly",
+    )
+    .retry_after(2)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();
         let body = self.body().to_string();
-        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response();
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }
@@ -180,16 +257,25 @@ mod tests {
         for code in ErrorCode::ALL {
             let name = code.as_str();
             assert!(seen.insert(name), "{name} twice");
-            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn problem_body_carries_the_seed_shape() {
-        let body = ApiError::new(ErrorCode::FreeTierSandboxOnly, "x").field("tier", "free").body();
+        let body = ApiError::new(ErrorCode::FreeTierSandboxOnly, "x")
+            .field("tier", "free")
+            .body();
         assert_eq!(body["error"], "free_tier_sandbox_only");
         assert_eq!(body["tier"], "free");
         assert_eq!(body["status"], 403);
-        assert!(body["type"].as_str().is_some_and(|t| t.ends_with("free_tier_sandbox_only")));
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("free_tier_sandbox_only"))
+        );
     }
 }

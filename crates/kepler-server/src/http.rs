@@ -41,16 +41,32 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let mut response = next.run(request).await;
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED && response.extensions().get::<ErrorCodeTag>().is_none() {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.extensions().get::<ErrorCodeTag>().is_none()
+    {
         let allow = response.headers().get(axum::http::header::ALLOW).cloned();
-        let mut replaced = ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} is not allowed here")).into_response();
+        let mut replaced = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed here"),
+        )
+        .into_response();
         if let Some(allow) = allow {
-            replaced.headers_mut().insert(axum::http::header::ALLOW, allow);
+            replaced
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, allow);
         }
         response = replaced;
     }
     let status = response.status().as_u16();
-    state.metrics.requests.get_or_create(&RequestLabels { route: route.clone(), method, status }).inc();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route: route.clone(),
+            method,
+            status,
+        })
+        .inc();
     state
         .metrics
         .request_seconds

@@ -15,7 +15,12 @@ pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let bad = || ApiError::new(ErrorCode::InvalidRequest, format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"));
+    let bad = || {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        )
+    };
     let key = value.to_str().map_err(|_| bad())?.trim();
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());

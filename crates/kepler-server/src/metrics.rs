@@ -53,23 +53,53 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("kepler");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
-        let request_seconds =
-            Family::<OutcomeLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", request_seconds.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        let request_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            request_seconds.clone(),
+        );
         let admissions = Family::<OutcomeLabels, Counter>::default();
-        registry.register("admissions", "POST /v1/score decisions by outcome or error code", admissions.clone());
+        registry.register(
+            "admissions",
+            "POST /v1/score decisions by outcome or error code",
+            admissions.clone(),
+        );
         let jobs = Family::<StateLabels, Gauge>::default();
         registry.register("jobs", "Jobs by state", jobs.clone());
         let oldest_pending_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register("oldest_pending_job_age_seconds", "Age of the oldest pending job", oldest_pending_seconds.clone());
+        registry.register(
+            "oldest_pending_job_age_seconds",
+            "Age of the oldest pending job",
+            oldest_pending_seconds.clone(),
+        );
         let runs = Family::<OutcomeLabels, Counter>::default();
-        registry.register("engine_runs", "Engine runs finished by this process, by outcome", runs.clone());
-        let run_seconds =
-            Family::<OutcomeLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.05, 2.0, 14)));
-        registry.register("engine_run_duration_seconds", "Engine run wall time by outcome", run_seconds.clone());
+        registry.register(
+            "engine_runs",
+            "Engine runs finished by this process, by outcome",
+            runs.clone(),
+        );
+        let run_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.05, 2.0, 14))
+        });
+        registry.register(
+            "engine_run_duration_seconds",
+            "Engine run wall time by outcome",
+            run_seconds.clone(),
+        );
         let runs_in_flight = Gauge::default();
-        registry.register("engine_runs_in_flight", "Engine runs in flight in this process", runs_in_flight.clone());
+        registry.register(
+            "engine_runs_in_flight",
+            "Engine runs in flight in this process",
+            runs_in_flight.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -84,13 +114,20 @@ impl Metrics {
     }
 
     pub fn admission(&self, outcome: &str) {
-        self.admissions.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+        self.admissions
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut text = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
             text.clear();
         }

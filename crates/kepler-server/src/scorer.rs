@@ -6,11 +6,15 @@ use kepler_core::{Domain, FailureReason, ScoreRecord};
 
 /// Something that scores a domain.
 pub trait Scorer: Send + Sync + std::fmt::Debug + 'static {
-    fn score<'a>(&'a self, domain: &'a Domain) -> BoxFuture<'a, Result<ScoreRecord, FailureReason>>;
+    fn score<'a>(&'a self, domain: &'a Domain)
+    -> BoxFuture<'a, Result<ScoreRecord, FailureReason>>;
 }
 
 impl Scorer for kepler_engine::Engine {
-    fn score<'a>(&'a self, domain: &'a Domain) -> BoxFuture<'a, Result<ScoreRecord, FailureReason>> {
+    fn score<'a>(
+        &'a self,
+        domain: &'a Domain,
+    ) -> BoxFuture<'a, Result<ScoreRecord, FailureReason>> {
         Box::pin(kepler_engine::Engine::score(self, domain))
     }
 }

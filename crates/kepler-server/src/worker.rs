@@ -44,7 +44,14 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
         match state.store.claim_run(&id, settings.lease, Utc::now()).await {
             Ok(Some(run)) => {
                 backoff = Duration::from_millis(100);
-                tasks.spawn(execute(state.clone(), scorer.clone(), run, permit, id.clone(), shutdown.clone()));
+                tasks.spawn(execute(
+                    state.clone(),
+                    scorer.clone(),
+                    run,
+                    permit,
+                    id.clone(),
+                    shutdown.clone(),
+                ));
             }
             Ok(None) => {
                 drop(permit);
@@ -97,23 +104,42 @@ async fn execute(
             "released"
         }
     };
-    metrics.runs.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    metrics
+        .runs
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        })
+        .inc();
     metrics
         .run_seconds
-        .get_or_create(&OutcomeLabels { outcome: outcome.to_owned() })
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        })
         .observe(started.elapsed().as_secs_f64());
     metrics.runs_in_flight.dec();
 }
 
-async fn drive(state: &AppState, scorer: &dyn Scorer, run: &ClaimedRun, worker: &str, shutdown: &CancellationToken) -> Ending {
+async fn drive(
+    state: &AppState,
+    scorer: &dyn Scorer,
+    run: &ClaimedRun,
+    worker: &str,
+    shutdown: &CancellationToken,
+) -> Ending {
     let settings = &state.config.workers;
     let Ok(domain) = Domain::parse(&run.domain) else {
         tracing::error!(domain = %run.domain, "a queued run holds an invalid domain");
         return Ending::Settled(Err(FailureReason::EngineError));
     };
     // `job_timeout` counts from the first claim, so a retried run does not get a fresh allowance.
-    let spent = (Utc::now() - run.first_started_at).to_std().unwrap_or_default();
-    let Some(remaining) = settings.job_timeout.checked_sub(spent).filter(|d| !d.is_zero()) else {
+    let spent = (Utc::now() - run.first_started_at)
+        .to_std()
+        .unwrap_or_default();
+    let Some(remaining) = settings
+        .job_timeout
+        .checked_sub(spent)
+        .filter(|d| !d.is_zero())
+    else {
         return Ending::Settled(Err(FailureReason::Timeout));
     };
     let deadline = tokio::time::sleep(remaining);
@@ -148,7 +174,12 @@ async fn drive(state: &AppState, scorer: &dyn Scorer, run: &ClaimedRun, worker: 
 
 /// Writes the run's outcome, retrying briefly through store hiccups; if the store
 /// stays down, the lease expires and another worker runs the domain again.
-async fn settle(state: &AppState, run: &ClaimedRun, worker: &str, result: Result<ScoreRecord, FailureReason>) -> &'static str {
+async fn settle(
+    state: &AppState,
+    run: &ClaimedRun,
+    worker: &str,
+    result: Result<ScoreRecord, FailureReason>,
+) -> &'static str {
     let outcome = match &result {
         Ok(_) => "complete",
         Err(reason) => reason.as_str(),
@@ -156,8 +187,18 @@ async fn settle(state: &AppState, run: &ClaimedRun, worker: &str, result: Result
     let mut pause = Duration::from_millis(100);
     for attempt in 1..=5 {
         let written = match &result {
-            Ok(record) => state.store.complete_run(run.run_id, worker, record, Utc::now()).await,
-            Err(reason) => state.store.fail_run(run.run_id, worker, *reason, Utc::now()).await,
+            Ok(record) => {
+                state
+                    .store
+                    .complete_run(run.run_id, worker, record, Utc::now())
+                    .await
+            }
+            Err(reason) => {
+                state
+                    .store
+                    .fail_run(run.run_id, worker, *reason, Utc::now())
+                    .await
+            }
         };
         match written {
             Ok(true) => return outcome,
@@ -171,4 +212,3 @@ async fn settle(state: &AppState, run: &ClaimedRun, worker: &str, result: Result
     }
     "settle_failed"
 }
-

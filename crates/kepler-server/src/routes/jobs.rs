@@ -52,7 +52,10 @@ impl From<&Job> for JobView {
             result_ref: job
                 .scored_at
                 .filter(|_| job.status == kepler_core::JobStatus::Complete)
-                .map(|at| ResultRef { domain: job.domain.clone(), scored_at: rfc3339(at) }),
+                .map(|at| ResultRef {
+                    domain: job.domain.clone(),
+                    scored_at: rfc3339(at),
+                }),
             failure_reason: job.failure_reason.map(|r| r.as_str().to_owned()),
         }
     }
@@ -75,12 +78,20 @@ pub async fn get_job(
     Path(raw): Path<String>,
 ) -> Response {
     let found = match Uuid::parse_str(raw.trim()) {
-        Ok(job_id) => state.store_call(state.store.get_job(caller.account_id, job_id)).await,
+        Ok(job_id) => {
+            state
+                .store_call(state.store.get_job(caller.account_id, job_id))
+                .await
+        }
         Err(_) => Ok(None),
     };
     let mut response = match found {
         Ok(Some(job)) => json_response(StatusCode::OK, &JobView::from(&job)),
-        Ok(None) => ApiError::new(ErrorCode::JobNotFound, "no job with this id exists for your account").into_response(),
+        Ok(None) => ApiError::new(
+            ErrorCode::JobNotFound,
+            "no job with this id exists for your account",
+        )
+        .into_response(),
         Err(error) => error.into_response(),
     };
     finish_live(&state, &caller, &mut response, None).await;

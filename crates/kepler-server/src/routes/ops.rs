@@ -12,7 +12,12 @@ use crate::metrics::StateLabels;
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Up")))]
 pub async fn healthz() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
 }
 
 /// The store is reachable.
@@ -22,7 +27,12 @@ pub async fn healthz() -> Response {
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.store_call(state.store.ping()).await {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ready"}"#).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ready"}"#,
+        )
+            .into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -38,13 +48,26 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             ("complete", stats.jobs_complete),
             ("failed", stats.jobs_failed),
         ] {
-            state.metrics.jobs.get_or_create(&StateLabels { state: name.to_owned() }).set(value as i64);
+            state
+                .metrics
+                .jobs
+                .get_or_create(&StateLabels {
+                    state: name.to_owned(),
+                })
+                .set(value as i64);
         }
-        state.metrics.oldest_pending_seconds.set(stats.oldest_pending_age.map_or(0.0, |age| age.as_secs_f64()));
+        state.metrics.oldest_pending_seconds.set(
+            stats
+                .oldest_pending_age
+                .map_or(0.0, |age| age.as_secs_f64()),
+        );
     }
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -53,7 +76,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// The OpenAPI 3.1 description, generated from the code.
 pub async fn openapi() -> Response {
     match crate::openapi_json() {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], text).into_response(),
-        Err(error) => ApiError::new(crate::error::ErrorCode::InternalError, error.to_string()).into_response(),
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
+        Err(error) => {
+            ApiError::new(crate::error::ErrorCode::InternalError, error.to_string()).into_response()
+        }
     }
 }

@@ -51,24 +51,51 @@ pub struct RecordWithFreshness {
 
 fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<(Domain, bool), ApiError> {
     let body = body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is over 16 KiB")
+        BytesRejection::FailedToBufferBody(_)
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 16 KiB",
+            )
         }
-        other => ApiError::new(ErrorCode::InvalidRequest, format!("could not read the request body: {other}")),
+        other => ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("could not read the request body: {other}"),
+        ),
     })?;
     let request: ScoreRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidRequest, format!("the body must be a JSON object such as {{\"domain\":\"example.com\"}}: {e}"))
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("the body must be a JSON object such as {{\"domain\":\"example.com\"}}: {e}"),
+        )
     })?;
     let domain = match request.domain {
-        Some(Value::String(text)) => Domain::parse(&text)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidDomain, format!("{text:?}: {e}")).field("domain", text))?,
-        Some(_) => return Err(ApiError::new(ErrorCode::InvalidRequest, "\"domain\" must be a string")),
-        None => return Err(ApiError::new(ErrorCode::InvalidRequest, "the body needs a \"domain\" field")),
+        Some(Value::String(text)) => Domain::parse(&text).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidDomain, format!("{text:?}: {e}")).field("domain", text)
+        })?,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "\"domain\" must be a string",
+            ));
+        }
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the body needs a \"domain\" field",
+            ));
+        }
     };
     let force_fresh = match request.force_fresh {
         None | Some(Value::Null) => false,
         Some(Value::Bool(flag)) => flag,
-        Some(_) => return Err(ApiError::new(ErrorCode::InvalidRequest, "\"force_fresh\" must be true or false")),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "\"force_fresh\" must be true or false",
+            ));
+        }
     };
     Ok((domain, force_fresh))
 }
@@ -76,11 +103,20 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<(Domain, bool), 
 pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_string(body) {
         Ok(text) => {
-            let mut response = (status, [(header::CONTENT_TYPE, "application/json")], text.clone()).into_response();
+            let mut response = (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                text.clone(),
+            )
+                .into_response();
             response.extensions_mut().insert(ReplayBody(text));
             response
         }
-        Err(e) => ApiError::new(ErrorCode::InternalError, format!("could not encode the response: {e}")).into_response(),
+        Err(e) => ApiError::new(
+            ErrorCode::InternalError,
+            format!("could not encode the response: {e}"),
+        )
+        .into_response(),
     }
 }
 
@@ -96,7 +132,9 @@ fn accepted(job: &Job) -> Response {
     if let Ok(location) = HeaderValue::from_str(&poll_url) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
 }
 
@@ -112,12 +150,27 @@ fn limit_error(kind: LimitKind, usage: WindowUsage, tier: &str) -> ApiError {
         LimitKind::KeyHour => ErrorCode::KeyHourlyColdLimit,
         LimitKind::AccountDay => ErrorCode::AccountBreakerOpen,
     };
-    ApiError::new(code, format!("{what} is reached ({} of {}); it frees at {}", usage.used, usage.limit, usage.resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-        .field("limit", usage.limit)
-        .field("used", usage.used)
-        .field("resets_at", usage.resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .field("tier", tier)
-        .retry_after(usage.retry_after_secs(now))
+    ApiError::new(
+        code,
+        format!(
+            "{what} is reached ({} of {}); it frees at {}",
+            usage.used,
+            usage.limit,
+            usage
+                .resets_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    )
+    .field("limit", usage.limit)
+    .field("used", usage.used)
+    .field(
+        "resets_at",
+        usage
+            .resets_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+    .field("tier", tier)
+    .retry_after(usage.retry_after_secs(now))
 }
 
 /// Score a domain: a fresh record inline, or a queued cold run.
@@ -164,8 +217,13 @@ async fn score_inner(
     let idempotency_key = idempotency::key_from(headers)?;
     let request_hash = idempotency::request_hash(&domain, force_fresh);
     if let Some(key) = &idempotency_key
-        && let Some(saved) =
-            state.store_call(state.store.idempotent_response(caller.account_id, key, Utc::now())).await?
+        && let Some(saved) = state
+            .store_call(
+                state
+                    .store
+                    .idempotent_response(caller.account_id, key, Utc::now()),
+            )
+            .await?
     {
         if saved.request_hash != request_hash {
             return Err(ApiError::new(
@@ -184,20 +242,36 @@ async fn score_inner(
     }
 
     let policy = state.policy(caller.tier);
-    let request = AdmissionRequest { caller: caller.clone(), policy, domain, force_fresh, now: Utc::now() };
+    let request = AdmissionRequest {
+        caller: caller.clone(),
+        policy,
+        domain,
+        force_fresh,
+        now: Utc::now(),
+    };
     let outcome = state.store_call(state.store.admit(&request)).await?;
     *usage_out = Some(outcome.usage);
     let tier = caller.tier.as_str();
     let response = match outcome.decision {
         Decision::ForceFreshNotAllowed => {
-            state.metrics.admission(ErrorCode::ForceFreshNotAllowed.as_str());
-            return Err(ApiError::new(ErrorCode::ForceFreshNotAllowed, format!("the {tier} tier cannot force a fresh run"))
-                .field("tier", tier));
+            state
+                .metrics
+                .admission(ErrorCode::ForceFreshNotAllowed.as_str());
+            return Err(ApiError::new(
+                ErrorCode::ForceFreshNotAllowed,
+                format!("the {tier} tier cannot force a fresh run"),
+            )
+            .field("tier", tier));
         }
         Decision::FreeTierSandboxOnly => {
-            state.metrics.admission(ErrorCode::FreeTierSandboxOnly.as_str());
-            return Err(ApiError::new(ErrorCode::FreeTierSandboxOnly, "the free tier serves stored records and sandbox keys only; upgrade for cold runs")
-                .field("tier", tier));
+            state
+                .metrics
+                .admission(ErrorCode::FreeTierSandboxOnly.as_str());
+            return Err(ApiError::new(
+                ErrorCode::FreeTierSandboxOnly,
+                "the free tier serves stored records and sandbox keys only; upgrade for cold runs",
+            )
+            .field("tier", tier));
         }
         Decision::LimitReached(kind, window) => {
             state.metrics.admission(kind.error_code());
@@ -205,20 +279,28 @@ async fn score_inner(
         }
         Decision::ServeFresh => {
             state.metrics.admission("cached");
-            let record = outcome
-                .record
-                .ok_or_else(|| ApiError::new(ErrorCode::InternalError, "the store served no record for a fresh decision"))?;
+            let record = outcome.record.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InternalError,
+                    "the store served no record for a fresh decision",
+                )
+            })?;
             json_response(StatusCode::OK, &record)
         }
         Decision::ExistingJob(_) | Decision::Admit => {
             let admitted = outcome.decision == Decision::Admit;
-            state.metrics.admission(if admitted { "admitted" } else { "existing_job" });
+            state
+                .metrics
+                .admission(if admitted { "admitted" } else { "existing_job" });
             if admitted {
                 state.work_available.notify_one();
             }
-            let job = outcome
-                .job
-                .ok_or_else(|| ApiError::new(ErrorCode::InternalError, "the store returned no job for an admission"))?;
+            let job = outcome.job.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InternalError,
+                    "the store returned no job for an admission",
+                )
+            })?;
             accepted(&job)
         }
     };
@@ -238,16 +320,32 @@ fn replayable(request_hash: String, response: &Response) -> Option<IdempotentRes
         .headers()
         .iter()
         .filter(|(name, _)| kept.contains(&name.as_str()))
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
-    Some(IdempotentResponse { request_hash, status: response.status().as_u16(), body, headers })
+    Some(IdempotentResponse {
+        request_hash,
+        status: response.status().as_u16(),
+        body,
+        headers,
+    })
 }
 
 /// Remembers a successful answer; a failure to save is logged, not fatal: a retry
 /// then behaves like a new request, which step 5 keeps from double-charging.
-async fn save_for_replay(state: &AppState, caller: &Caller, key: &str, saved: Option<IdempotentResponse>) {
+async fn save_for_replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    saved: Option<IdempotentResponse>,
+) {
     let Some(saved) = saved else { return };
-    if let Err(error) = state.store.save_idempotent_response(caller.account_id, key, &saved, Utc::now()).await {
+    if let Err(error) = state
+        .store
+        .save_idempotent_response(caller.account_id, key, &saved, Utc::now())
+        .await
+    {
         tracing::warn!(%error, "could not save an idempotent response");
     }
 }
@@ -256,11 +354,16 @@ fn replay(saved: IdempotentResponse) -> Response {
     let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
     let mut response = (status, saved.body).into_response();
     for (name, value) in saved.headers {
-        if let (Ok(name), Ok(value)) = (header::HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name),
+            HeaderValue::from_str(&value),
+        ) {
             response.headers_mut().insert(name, value);
         }
     }
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
 
@@ -269,14 +372,22 @@ fn replay(saved: IdempotentResponse) -> Response {
 pub struct ReplayBody(pub String);
 
 /// Adds RateLimit fields to responses for live keys.
-pub async fn finish_live(state: &AppState, caller: &Caller, response: &mut Response, usage: Option<UsageSnapshot>) {
+pub async fn finish_live(
+    state: &AppState,
+    caller: &Caller,
+    response: &mut Response,
+    usage: Option<UsageSnapshot>,
+) {
     if caller.sandbox {
         return;
     }
     let now = Utc::now();
     let usage = match usage {
         Some(usage) => Some(usage),
-        None => state.store_call(state.store.usage(caller, &state.policy(caller.tier), now)).await.ok(),
+        None => state
+            .store_call(state.store.usage(caller, &state.policy(caller.tier), now))
+            .await
+            .ok(),
     };
     if let Some(usage) = usage {
         ratelimit::apply(response.headers_mut(), &usage, now);
@@ -308,17 +419,39 @@ pub async fn get_score(
     response
 }
 
-async fn get_score_inner(state: &AppState, caller: &Caller, raw: &str) -> Result<Response, ApiError> {
-    let domain = Domain::parse(raw)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidDomain, format!("{raw:?}: {e}")).field("domain", raw))?;
+async fn get_score_inner(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let domain = Domain::parse(raw).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidDomain, format!("{raw:?}: {e}")).field("domain", raw)
+    })?;
     if caller.sandbox {
         let record = sandbox::record(domain.as_str()).ok_or_else(sandbox::unknown_domain)?;
-        return Ok(json_response(StatusCode::OK, &RecordWithFreshness { record, fresh_for_tier: true }));
+        return Ok(json_response(
+            StatusCode::OK,
+            &RecordWithFreshness {
+                record,
+                fresh_for_tier: true,
+            },
+        ));
     }
     let record = state
         .store_call(state.store.latest_record(&domain))
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotScored, format!("{domain} has not been scored yet; POST /v1/score to start a run")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotScored,
+                format!("{domain} has not been scored yet; POST /v1/score to start a run"),
+            )
+        })?;
     let fresh_for_tier = is_fresh(&state.policy(caller.tier), record.scored_at, Utc::now());
-    Ok(json_response(StatusCode::OK, &RecordWithFreshness { record, fresh_for_tier }))
+    Ok(json_response(
+        StatusCode::OK,
+        &RecordWithFreshness {
+            record,
+            fresh_for_tier,
+        },
+    ))
 }

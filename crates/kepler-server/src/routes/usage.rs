@@ -51,9 +51,15 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn get_usage(State(state): State<AppState>, Authenticated(caller): Authenticated) -> Response {
+pub async fn get_usage(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Response {
     let now = Utc::now();
-    let usage = match state.store_call(state.store.usage(&caller, &state.policy(caller.tier), now)).await {
+    let usage = match state
+        .store_call(state.store.usage(&caller, &state.policy(caller.tier), now))
+        .await
+    {
         Ok(usage) => usage,
         Err(error) => return error.into_response(),
     };
@@ -67,7 +73,11 @@ pub async fn get_usage(State(state): State<AppState>, Authenticated(caller): Aut
             cost_usd: micros_to_usd(usage.month_cost_micros),
             resets_at: rfc3339(usage.month.resets_at),
         },
-        key_hour: WindowView { cold_calls: usage.key_hour.used, limit: usage.key_hour.limit, resets_at: rfc3339(usage.key_hour.resets_at) },
+        key_hour: WindowView {
+            cold_calls: usage.key_hour.used,
+            limit: usage.key_hour.limit,
+            resets_at: rfc3339(usage.key_hour.resets_at),
+        },
         account_day: WindowView {
             cold_calls: usage.account_day.used,
             limit: usage.account_day.limit,

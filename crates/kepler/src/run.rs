@@ -1,0 +1,97 @@
+//! `kepler serve` and `kepler worker`: open the store, build the engine, run
+//! until SIGTERM or Ctrl-C, then shut down gracefully.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use kepler_core::config::Config;
+use kepler_server::{AppState, Scorer};
+use kepler_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = kepler_store::open(&config.database)
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.database.url))?;
+    store
+        .migrate()
+        .await
+        .context("cannot create or upgrade the schema")?;
+    Ok(store)
+}
+
+fn engine(config: &Config) -> anyhow::Result<Arc<dyn Scorer>> {
+    let engine =
+        kepler_engine::Engine::new(&config.engine).context("cannot set up the scoring engine")?;
+    Ok(Arc::new(engine))
+}
+
+/// Cancels the token on SIGTERM or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot watch SIGTERM; Ctrl-C only");
+                        let _ = ctrl_c.await;
+                        trigger.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}
+
+pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if args.no_workers {
+        config.workers.enabled = false;
+    }
+    let store = open_store(&config).await?;
+    let scorer = if config.workers.enabled {
+        Some(engine(&config)?)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    tracing::info!(%address, store = %config.database.url, workers = config.workers.enabled, "kepler is serving");
+    let state = AppState::new(store.clone(), config);
+    kepler_server::serve(state, listener, scorer, shutdown_on_signal())
+        .await
+        .context("the server failed")?;
+    store.close().await;
+    Ok(())
+}
+
+pub async fn worker(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let scorer = engine(&config)?;
+    let state = AppState::new(store.clone(), config);
+    kepler_server::worker::run_pool(state, scorer, shutdown_on_signal()).await;
+    store.close().await;
+    Ok(())
+}
