@@ -3,7 +3,7 @@
 //! The store gathers the facts inside its admission transaction and calls
 //! [`decide`]; because the facts are read and the cold call written under the
 //! same lock, the limits stay exact under any concurrency. Step 1 (sandbox keys)
-//! is decided before any facts are gathered: see [`crate::sandbox`].
+//! is decided by the server before any facts are gathered (`kepler_server::sandbox`).
 
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc};
 use serde::Serialize;

@@ -59,7 +59,8 @@ pub enum FailureReason {
     /// The run did not settle within `job_timeout`.
     #[error("timeout")]
     Timeout,
-    /// The name has no address records (NXDOMAIN or no A/AAAA).
+    /// The name does not exist (NXDOMAIN) or no DNS server answered for it.
+    /// A name that exists without addresses (a parked domain) is scored, not failed.
     #[error("domain_not_resolvable")]
     DomainNotResolvable,
     /// Every address of the name is one the engine may not connect to.
