@@ -41,6 +41,8 @@ pub enum Command {
     Admin(AdminCommand),
     /// Score a domain locally with the engine, no server.
     Scan(ScanArgs),
+    /// Score a domain through a Kepler API: post, poll until settled, print.
+    Score(ScoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +106,21 @@ pub struct ScanArgs {
     /// The domain to score, e.g. example.com.
     pub domain: String,
     /// Print the score record as JSON (API.md §8).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The domain to score, e.g. example.com.
+    pub domain: String,
+    /// The API's base URL.
+    #[arg(long, env = "KEPLER_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Your API key (ki_live_… or ki_test_…).
+    #[arg(long, env = "KEPLER_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Print the score record as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod report;
 mod run;
+mod score;
 
 use cli::{Cli, Command};
 
@@ -35,8 +36,13 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = match cli.command {
+        // A client command: it needs no config file or store.
+        Command::Score(args) => return score::run(args).await,
+        other => other,
+    };
     let config = config::load(&cli.global)?;
-    match cli.command {
+    match command {
         Command::Serve(args) => {
             init_logging();
             run::serve(config, args).await?;
@@ -52,6 +58,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Admin(admin) => admin::run(&config, admin).await?,
         Command::Scan(args) => return report::scan(&config, args).await,
+        Command::Score(args) => return score::run(args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
