@@ -1,0 +1,42 @@
+//! §10: operations endpoints, and problem+json for unknown routes and methods.
+
+use reqwest::Method;
+
+use crate::support::{TestServer, config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_metrics_openapi() {
+    let server = TestServer::start(config("", ""), None).await;
+    server.call(Method::GET, "/healthz", None, None, 200).await;
+    server.call(Method::GET, "/readyz", None, None, 200).await;
+
+    // Make an admission so its counter has a sample.
+    let (_, key) = server.account(kepler_core::Tier::Growth).await;
+    server.post_score(&key, serde_json::json!({"domain": "metrics.example"}), 202).await;
+
+    let metrics = server.call(Method::GET, "/metrics", None, None, 200).await.text;
+    for name in ["kepler_http_requests_total", "kepler_admissions_total"] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+
+    let openapi = server.call(Method::GET, "/openapi.json", None, None, 200).await;
+    assert!(openapi.header("content-type").is_some_and(|c| c.starts_with("application/json")));
+    assert_eq!(openapi.body["openapi"], "3.1.0");
+    for path in ["/v1/score", "/v1/jobs/{job_id}", "/v1/score/{domain}", "/v1/usage"] {
+        assert!(openapi.body["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_route_and_wrong_method_are_problems() {
+    let server = TestServer::start(config("", ""), None).await;
+    for path in ["/nope", "/v1/nothing", "/v2/score"] {
+        server.call(Method::GET, path, None, None, 404).await.problem("not_found");
+    }
+    let wrong = server.call(Method::DELETE, "/v1/score", None, None, 405).await;
+    wrong.problem("method_not_allowed");
+    let wrong = server.call(Method::PUT, "/healthz", None, None, 405).await;
+    wrong.problem("method_not_allowed");
+    server.stop().await;
+}

@@ -1,0 +1,43 @@
+//! §10: admitted work and stored records survive a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kepler_core::Tier;
+use serde_json::json;
+
+use crate::support::{ScriptedScorer, TestServer, config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_admitted_before_a_restart_completes_after_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let idle = Arc::new(ScriptedScorer::new(Duration::ZERO));
+    // Workers disabled: the scorer must not be used.
+    let first = TestServer::start_in(dir.path(), config("enabled = false", ""), Some(idle.clone())).await;
+    let (account_id, key) = first.account(Tier::Growth).await;
+    let accepted = first.post_score(&key, json!({"domain": "durable.example"}), 202).await;
+    let job_id = accepted.body["job_id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job = first.get(&key, &format!("/v1/jobs/{job_id}"), 200).await.body;
+    assert_eq!(job["status"], "pending", "no worker ran it: {job}");
+    assert_eq!(idle.total_calls(), 0);
+    first.stop().await;
+
+    let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
+    let second = TestServer::start_in(dir.path(), config("", ""), Some(scorer.clone())).await;
+    let job = second.settle(&key, &job_id, Duration::from_secs(10)).await;
+    assert_eq!(job["status"], "complete", "{job}");
+    assert_eq!(scorer.calls("durable.example"), 1);
+    let usage = second.usage(&key).await;
+    assert_eq!(usage["account_id"], account_id);
+    assert_eq!(usage["month"]["cold_calls"], 1, "never charged twice");
+    second.get(&key, "/v1/score/durable.example", 200).await;
+    second.stop().await;
+
+    // And the record, job and key are still there on a third start.
+    let third = TestServer::start_in(dir.path(), config("enabled = false", ""), None).await;
+    let stored = third.get(&key, "/v1/score/durable.example", 200).await;
+    assert_eq!(stored.body["scored_at"], job["result_ref"]["scored_at"]);
+    assert_eq!(third.get(&key, &format!("/v1/jobs/{job_id}"), 200).await.body, job);
+    third.stop().await;
+}
