@@ -113,8 +113,8 @@ fn grade_d() -> Vec<Category> {
         ]),
         category(CategoryId::HttpHeaders, &[
             ("content-security-policy", Fail, -25, "No Content-Security-Policy header.", "Add a CSP starting from default-src 'self'."),
-            ("strict-transport-security", Fail, -20, "No Strict-Transport-Security header.", "Send max-age of at least 6 months."),
-            ("x-frame-options", Fail, -20, "No X-Frame-Options and no frame-ancestors.", "Send frame-ancestors 'none' or X-Frame-Options DENY."),
+            ("strict-transport-security", Warn, -10, "max-age=86400: under six months.", "Send max-age of at least 6 months."),
+            ("x-frame-options", Pass, 0, "X-Frame-Options: DENY", KEEP),
         ]),
         category(CategoryId::Email, &[
             ("spf", Warn, -15, "v=spf1 include:mail.example ~all (softfail).", "End SPF with -all once every sender is listed."),
