@@ -31,14 +31,30 @@ async fn invalid_domains_are_invalid_domain() {
         ("space inside", "exa mple.com".into()),
     ];
     for (what, domain) in cases {
-        let resp = server.post_score(&key, json!({"domain": domain}), 400).await;
+        let resp = server
+            .post_score(&key, json!({"domain": domain}), 400)
+            .await;
         let body = resp.problem("invalid_domain");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: message: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: message: {body}"
+        );
         // GET /v1/score/{domain} applies the same rule to path-safe names.
         if !domain.contains(['/', ' ', '?', '#']) && !domain.is_empty() {
-            let encoded: String =
-                domain.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
-            server.get(&key, &format!("/v1/score/{encoded}"), 400).await.problem("invalid_domain");
+            let encoded: String = domain
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            server
+                .get(&key, &format!("/v1/score/{encoded}"), 400)
+                .await
+                .problem("invalid_domain");
         }
     }
     // None of that counted.
@@ -50,8 +66,14 @@ async fn invalid_domains_are_invalid_domain() {
 async fn normalised_domains_are_accepted() {
     let server = TestServer::start(config("", ""), None).await;
     let (_, key) = server.account(Tier::Growth).await;
-    for (input, normal) in [("  Example.COM. ", "example.com"), ("bücher.example", "xn--bcher-kva.example"), ("strong.test", "strong.test")] {
-        let resp = server.post_score(&key, json!({"domain": input, "wait": true}), 202).await;
+    for (input, normal) in [
+        ("  Example.COM. ", "example.com"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("strong.test", "strong.test"),
+    ] {
+        let resp = server
+            .post_score(&key, json!({"domain": input, "wait": true}), 202)
+            .await;
         assert_eq!(resp.body["domain"], normal, "{input}");
     }
     server.stop().await;
@@ -63,16 +85,39 @@ async fn malformed_bodies_are_invalid_request_and_big_ones_413() {
     let (_, key) = server.account(Tier::Growth).await;
     let url = format!("{}/v1/score", server.base);
     let raw = |body: String| {
-        server.client.post(&url).header("x-api-key", &key).header("content-type", "application/json").body(body)
+        server
+            .client
+            .post(&url)
+            .header("x-api-key", &key)
+            .header("content-type", "application/json")
+            .body(body)
     };
-    for body in ["{not json", "", "[]", "{}", r#"{"domain": 42}"#, r#"{"domain": null}"#, r#"{"wait": true}"#, r#"{"domain":"a.com","force_fresh":"yes"}"#] {
-        server.send(raw(body.to_owned()), &format!("POST {body:?}"), 400).await.problem("invalid_request");
+    for body in [
+        "{not json",
+        "",
+        "[]",
+        "{}",
+        r#"{"domain": 42}"#,
+        r#"{"domain": null}"#,
+        r#"{"wait": true}"#,
+        r#"{"domain":"a.com","force_fresh":"yes"}"#,
+    ] {
+        server
+            .send(raw(body.to_owned()), &format!("POST {body:?}"), 400)
+            .await
+            .problem("invalid_request");
     }
-    let big = format!(r#"{{"domain":"example.com","pad":"{}"}}"#, "x".repeat(17 * 1024));
+    let big = format!(
+        r#"{{"domain":"example.com","pad":"{}"}}"#,
+        "x".repeat(17 * 1024)
+    );
     let resp = server.send(raw(big), "POST 17 KiB", 413).await;
     resp.problem("payload_too_large");
     // Just under the limit is read and judged on its content.
-    let fits = format!(r#"{{"domain":"example.com","pad":"{}"}}"#, "x".repeat(15 * 1024));
+    let fits = format!(
+        r#"{{"domain":"example.com","pad":"{}"}}"#,
+        "x".repeat(15 * 1024)
+    );
     server.send(raw(fits), "POST 15 KiB", 202).await;
     server.stop().await;
 }
@@ -83,8 +128,16 @@ async fn bad_idempotency_key_header_is_400() {
     let (_, key) = server.account(Tier::Growth).await;
     let url = format!("{}/v1/score", server.base);
     for bad in ["".to_owned(), "has space".to_owned(), "k".repeat(256)] {
-        let request = server.client.post(&url).header("x-api-key", &key).header("idempotency-key", bad.as_str()).json(&json!({"domain": "example.com"}));
-        server.send(request, &format!("Idempotency-Key {bad:?}"), 400).await.problem("invalid_request");
+        let request = server
+            .client
+            .post(&url)
+            .header("x-api-key", &key)
+            .header("idempotency-key", bad.as_str())
+            .json(&json!({"domain": "example.com"}));
+        server
+            .send(request, &format!("Idempotency-Key {bad:?}"), 400)
+            .await
+            .problem("invalid_request");
     }
     assert_eq!(server.usage(&key).await["month"]["cold_calls"], 0);
     server.stop().await;

@@ -13,35 +13,74 @@ async fn another_accounts_job_is_indistinguishable_from_none() {
     let server = TestServer::start(config("enabled = false", ""), None).await;
     let (_, owner) = server.account(Tier::Growth).await;
     let (_, stranger) = server.account(Tier::Growth).await;
-    let accepted = server.post_score(&owner, json!({"domain": "private.example"}), 202).await;
+    let accepted = server
+        .post_score(&owner, json!({"domain": "private.example"}), 202)
+        .await;
     let job_id = accepted.body["job_id"].as_str().expect("job id").to_owned();
     server.get(&owner, &format!("/v1/jobs/{job_id}"), 200).await;
 
-    let theirs = server.get(&stranger, &format!("/v1/jobs/{job_id}"), 404).await;
+    let theirs = server
+        .get(&stranger, &format!("/v1/jobs/{job_id}"), 404)
+        .await;
     theirs.problem("job_not_found");
-    let unknown = server.get(&stranger, &format!("/v1/jobs/{}", uuid::Uuid::new_v4()), 404).await;
+    let unknown = server
+        .get(
+            &stranger,
+            &format!("/v1/jobs/{}", uuid::Uuid::new_v4()),
+            404,
+        )
+        .await;
     let garbage = server.get(&stranger, "/v1/jobs/not-a-uuid", 404).await;
-    assert_eq!(theirs.body, unknown.body, "another account's job must look like an unknown one");
+    assert_eq!(
+        theirs.body, unknown.body,
+        "another account's job must look like an unknown one"
+    );
     assert_eq!(theirs.body, garbage.body);
-    assert_eq!(theirs.header("content-type"), unknown.header("content-type"));
+    assert_eq!(
+        theirs.header("content-type"),
+        unknown.header("content-type")
+    );
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_runs_report_a_stable_reason() {
     let scorer = ScriptedScorer::new(Duration::from_millis(50))
-        .with("gone.example", Step::Fail(FailureReason::DomainNotResolvable, Duration::from_millis(50)))
-        .with("private.example", Step::Fail(FailureReason::PrivateAddressRefused, Duration::ZERO));
+        .with(
+            "gone.example",
+            Step::Fail(
+                FailureReason::DomainNotResolvable,
+                Duration::from_millis(50),
+            ),
+        )
+        .with(
+            "private.example",
+            Step::Fail(FailureReason::PrivateAddressRefused, Duration::ZERO),
+        );
     let server = TestServer::start(config("", ""), Some(Arc::new(scorer))).await;
     let (_, key) = server.account(Tier::Growth).await;
-    for (domain, reason) in [("gone.example", "domain_not_resolvable"), ("private.example", "private_address_refused")] {
-        let accepted = server.post_score(&key, json!({"domain": domain}), 202).await;
-        let job = server.settle(&key, accepted.body["job_id"].as_str().expect("id"), Duration::from_secs(10)).await;
+    for (domain, reason) in [
+        ("gone.example", "domain_not_resolvable"),
+        ("private.example", "private_address_refused"),
+    ] {
+        let accepted = server
+            .post_score(&key, json!({"domain": domain}), 202)
+            .await;
+        let job = server
+            .settle(
+                &key,
+                accepted.body["job_id"].as_str().expect("id"),
+                Duration::from_secs(10),
+            )
+            .await;
         assert_eq!(job["status"], "failed", "{job}");
         assert_eq!(job["failure_reason"], reason, "{job}");
         assert!(job["result_ref"].is_null(), "{job}");
         assert!(job["finished_at"].is_string(), "{job}");
-        server.get(&key, &format!("/v1/score/{domain}"), 404).await.problem("not_scored");
+        server
+            .get(&key, &format!("/v1/score/{domain}"), 404)
+            .await
+            .problem("not_scored");
     }
     // A failed run was still a cold call: charged once each.
     assert_eq!(server.usage(&key).await["month"]["cold_calls"], 2);
@@ -51,14 +90,26 @@ async fn failed_runs_report_a_stable_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_past_job_timeout_fails_as_timeout() {
     let scorer = ScriptedScorer::new(Duration::from_secs(5));
-    let server = TestServer::start(config("job_timeout = \"1s\"", ""), Some(Arc::new(scorer))).await;
+    let server =
+        TestServer::start(config("job_timeout = \"1s\"", ""), Some(Arc::new(scorer))).await;
     let (_, key) = server.account(Tier::Growth).await;
     let started = std::time::Instant::now();
-    let accepted = server.post_score(&key, json!({"domain": "slow.example"}), 202).await;
-    let job = server.settle(&key, accepted.body["job_id"].as_str().expect("id"), Duration::from_secs(4)).await;
+    let accepted = server
+        .post_score(&key, json!({"domain": "slow.example"}), 202)
+        .await;
+    let job = server
+        .settle(
+            &key,
+            accepted.body["job_id"].as_str().expect("id"),
+            Duration::from_secs(4),
+        )
+        .await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["failure_reason"], "timeout", "{job}");
-    assert!(started.elapsed() < Duration::from_secs(4), "settled near the 1 s timeout, not the 5 s run");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "settled near the 1 s timeout, not the 5 s run"
+    );
     server.stop().await;
 }
 
@@ -77,7 +128,10 @@ async fn two_accounts_same_domain_two_jobs_one_run() {
     let jb = rb.body["job_id"].as_str().expect("id").to_owned();
     assert_ne!(ja, jb, "each account gets its own job");
     // Each sees only its own.
-    server.get(&a, &format!("/v1/jobs/{jb}"), 404).await.problem("job_not_found");
+    server
+        .get(&a, &format!("/v1/jobs/{jb}"), 404)
+        .await
+        .problem("job_not_found");
 
     let (job_a, job_b) = tokio::join!(
         server.settle(&a, &ja, Duration::from_secs(10)),
@@ -85,14 +139,32 @@ async fn two_accounts_same_domain_two_jobs_one_run() {
     );
     assert_eq!(job_a["status"], "complete");
     assert_eq!(job_b["status"], "complete");
-    assert_eq!(job_a["result_ref"], job_b["result_ref"], "both point at the one record");
-    assert_eq!(scorer.calls("shared.example"), 1, "the engine ran the domain once");
+    assert_eq!(
+        job_a["result_ref"], job_b["result_ref"],
+        "both point at the one record"
+    );
+    assert_eq!(
+        scorer.calls("shared.example"),
+        1,
+        "the engine ran the domain once"
+    );
     for key in [&a, &b] {
-        assert_eq!(server.usage(key).await["month"]["cold_calls"], 1, "each account is counted");
+        assert_eq!(
+            server.usage(key).await["month"]["cold_calls"],
+            1,
+            "each account is counted"
+        );
     }
-    let cost_a = server.usage(&a).await["month"]["cost_usd"].as_f64().expect("cost");
-    let cost_b = server.usage(&b).await["month"]["cost_usd"].as_f64().expect("cost");
-    assert!((cost_a - 0.04).abs() < 1e-9 && (cost_b - 0.02).abs() < 1e-9, "{cost_a} {cost_b}");
+    let cost_a = server.usage(&a).await["month"]["cost_usd"]
+        .as_f64()
+        .expect("cost");
+    let cost_b = server.usage(&b).await["month"]["cost_usd"]
+        .as_f64()
+        .expect("cost");
+    assert!(
+        (cost_a - 0.04).abs() < 1e-9 && (cost_b - 0.02).abs() < 1e-9,
+        "{cost_a} {cost_b}"
+    );
     match Arc::try_unwrap(server) {
         Ok(server) => server.stop().await,
         Err(_) => panic!("server still shared"),

@@ -21,7 +21,10 @@ fn check_record(body: &serde_json::Value, domain: &str, letter: char) {
     let score = body["score"].as_u64().expect("score");
     assert!(score <= 100);
     for c in categories {
-        assert!(c["checks"].as_array().is_some_and(|a| !a.is_empty()), "{domain}: checks in {c}");
+        assert!(
+            c["checks"].as_array().is_some_and(|a| !a.is_empty()),
+            "{domain}: checks in {c}"
+        );
     }
 }
 
@@ -34,11 +37,15 @@ async fn canned_domains_answer_inline_and_nothing_counts() {
     assert!(key.starts_with("ki_test_"));
 
     for (domain, letter) in CANNED {
-        let resp = server.post_score(&key, json!({"domain": domain}), 200).await;
+        let resp = server
+            .post_score(&key, json!({"domain": domain}), 200)
+            .await;
         check_record(&resp.body, domain, letter);
         // Normalisation applies to sandbox domains too.
         let loud = format!(" {}. ", domain.to_uppercase());
-        let again = server.post_score(&key, json!({"domain": loud, "force_fresh": true}), 200).await;
+        let again = server
+            .post_score(&key, json!({"domain": loud, "force_fresh": true}), 200)
+            .await;
         check_record(&again.body, domain, letter);
 
         let stored = server.get(&key, &format!("/v1/score/{domain}"), 200).await;
@@ -49,16 +56,32 @@ async fn canned_domains_answer_inline_and_nothing_counts() {
     for other in ["example.com", "strong.test", "grade-c.sandbox.test"] {
         let resp = server.post_score(&key, json!({"domain": other}), 400).await;
         let body = resp.problem("sandbox_domain_unknown");
-        let listed: Vec<&str> = body["sandbox_domains"].as_array().expect("list").iter().filter_map(|v| v.as_str()).collect();
+        let listed: Vec<&str> = body["sandbox_domains"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
         assert_eq!(listed, CANNED.map(|(d, _)| d).to_vec());
-        server.get(&key, &format!("/v1/score/{other}"), 400).await.problem("sandbox_domain_unknown");
+        server
+            .get(&key, &format!("/v1/score/{other}"), 400)
+            .await
+            .problem("sandbox_domain_unknown");
     }
 
     let usage = server.usage(&key).await;
     assert_eq!(usage["month"]["cold_calls"], 0);
     assert_eq!(usage["month"]["cost_usd"], 0.0);
-    let stats = server.store.queue_stats(chrono::Utc::now()).await.expect("stats");
-    assert_eq!(stats.jobs_pending + stats.jobs_running + stats.jobs_complete + stats.jobs_failed, 0, "no job created");
+    let stats = server
+        .store
+        .queue_stats(chrono::Utc::now())
+        .await
+        .expect("stats");
+    assert_eq!(
+        stats.jobs_pending + stats.jobs_running + stats.jobs_complete + stats.jobs_failed,
+        0,
+        "no job created"
+    );
     server.stop().await;
 }
 
@@ -68,7 +91,9 @@ async fn sandbox_key_of_a_paid_account_does_not_charge_it() {
     let (account_id, live) = server.account(Tier::Starter).await;
     let sandbox = server.key(&account_id, true).await;
     for _ in 0..3 {
-        server.post_score(&sandbox, json!({"domain": "grade-a.sandbox.test"}), 200).await;
+        server
+            .post_score(&sandbox, json!({"domain": "grade-a.sandbox.test"}), 200)
+            .await;
     }
     let usage = server.usage(&live).await;
     assert_eq!(usage["month"]["cold_calls"], 0);

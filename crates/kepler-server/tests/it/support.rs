@@ -63,7 +63,11 @@ impl Resp {
         assert_eq!(b["error"], code, "error code: {}", self.text);
         assert_eq!(b["status"], self.status, "status field: {}", self.text);
         for field in ["type", "title", "detail"] {
-            assert!(b[field].as_str().is_some_and(|s| !s.is_empty()), "problem field {field}: {}", self.text);
+            assert!(
+                b[field].as_str().is_some_and(|s| !s.is_empty()),
+                "problem field {field}: {}",
+                self.text
+            );
         }
         b
     }
@@ -72,11 +76,13 @@ impl Resp {
 pub fn http_client() -> reqwest::Client {
     // reqwest is built without a default crypto provider: hand it one (plain
     // HTTP is all these tests speak, but the builder insists on TLS settings).
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .no_proxy()
@@ -86,7 +92,10 @@ pub fn http_client() -> reqwest::Client {
 }
 
 pub async fn open_store(dir: &Path) -> Arc<dyn Store> {
-    let settings = DatabaseSettings { url: format!("sqlite://{}/k.db", dir.display()), ..Default::default() };
+    let settings = DatabaseSettings {
+        url: format!("sqlite://{}/k.db", dir.display()),
+        ..Default::default()
+    };
     let store = SqliteStore::open(&settings).await.expect("store opens");
     store.migrate().await.expect("migrations run");
     Arc::new(store)
@@ -102,9 +111,15 @@ impl TestServer {
     }
 
     /// A server on the database in `dir` (kept by the caller, for restarts).
-    pub async fn start_in(dir: &Path, config: Config, scorer: Option<Arc<dyn Scorer>>) -> TestServer {
+    pub async fn start_in(
+        dir: &Path,
+        config: Config,
+        scorer: Option<Arc<dyn Scorer>>,
+    ) -> TestServer {
         let store = open_store(dir).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
         let state = AppState::new(store.clone(), config);
@@ -124,7 +139,9 @@ impl TestServer {
         self.shutdown.cancel();
         if let Some(handle) = self.handle.take() {
             let result = tokio::time::timeout(Duration::from_secs(10), handle).await;
-            let joined = result.expect("server stops within 10 s").expect("server task did not panic");
+            let joined = result
+                .expect("server stops within 10 s")
+                .expect("server task did not panic");
             joined.expect("serve returned Ok");
         }
         self.store.close().await;
@@ -132,8 +149,16 @@ impl TestServer {
 
     /// A new account of `tier` and a live key for it: (account_id, key).
     pub async fn account(&self, tier: Tier) -> (String, String) {
-        let account = self.store.create_account("test", tier).await.expect("account");
-        let key = self.store.create_key(account.account_id, false).await.expect("key");
+        let account = self
+            .store
+            .create_account("test", tier)
+            .await
+            .expect("account");
+        let key = self
+            .store
+            .create_key(account.account_id, false)
+            .await
+            .expect("key");
         (account.account_id.to_string(), key.key)
     }
 
@@ -144,38 +169,61 @@ impl TestServer {
     }
 
     /// Sends a request and asserts its status (and the Request-Id every answer carries).
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>, expected: u16) -> Resp {
-        let mut request = self.client.request(method.clone(), format!("{}{path}", self.base));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Resp {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(key) = key {
             request = request.header("x-api-key", key);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        self.send(request, &format!("{method} {path}"), expected).await
+        self.send(request, &format!("{method} {path}"), expected)
+            .await
     }
 
     /// Sends a prepared request and asserts its status.
     pub async fn send(&self, request: reqwest::RequestBuilder, what: &str, expected: u16) -> Resp {
-        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_else(|e| panic!("{what}: body: {e}"));
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: body: {e}"));
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(status, expected, "{what}: unexpected status; body: {text}");
         assert!(
             headers.get("request-id").is_some_and(|v| !v.is_empty()),
             "{what}: no Request-Id header: {headers:?}"
         );
-        Resp { status, headers, text, body }
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     pub async fn post_score(&self, key: &str, body: Value, expected: u16) -> Resp {
-        self.call(Method::POST, "/v1/score", Some(key), Some(body), expected).await
+        self.call(Method::POST, "/v1/score", Some(key), Some(body), expected)
+            .await
     }
 
     pub async fn get(&self, key: &str, path: &str, expected: u16) -> Resp {
-        self.call(Method::GET, path, Some(key), None, expected).await
+        self.call(Method::GET, path, Some(key), None, expected)
+            .await
     }
 
     pub async fn usage(&self, key: &str) -> Value {
@@ -195,7 +243,10 @@ impl TestServer {
             if status == "complete" || status == "failed" {
                 return job;
             }
-            assert!(started.elapsed() < limit, "job {job_id} still {status} after {limit:?}: {job}");
+            assert!(
+                started.elapsed() < limit,
+                "job {job_id} still {status} after {limit:?}: {job}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -221,7 +272,11 @@ pub struct ScriptedScorer {
 impl ScriptedScorer {
     /// Every domain scores after `delay`, unless scripted otherwise.
     pub fn new(delay: Duration) -> ScriptedScorer {
-        ScriptedScorer { default: Step::Record(delay), plan: HashMap::new(), calls: Mutex::new(HashMap::new()) }
+        ScriptedScorer {
+            default: Step::Record(delay),
+            plan: HashMap::new(),
+            calls: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn with(mut self, domain: &str, step: Step) -> ScriptedScorer {
@@ -230,7 +285,12 @@ impl ScriptedScorer {
     }
 
     pub fn calls(&self, domain: &str) -> usize {
-        self.calls.lock().expect("calls lock").get(domain).copied().unwrap_or(0)
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .get(domain)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn total_calls(&self) -> usize {
@@ -249,9 +309,21 @@ pub fn record_for(domain: &str) -> ScoreRecord {
 }
 
 impl Scorer for ScriptedScorer {
-    fn score<'a>(&'a self, domain: &'a Domain) -> BoxFuture<'a, Result<ScoreRecord, FailureReason>> {
-        *self.calls.lock().expect("calls lock").entry(domain.as_str().to_owned()).or_default() += 1;
-        let step = self.plan.get(domain.as_str()).copied().unwrap_or(self.default);
+    fn score<'a>(
+        &'a self,
+        domain: &'a Domain,
+    ) -> BoxFuture<'a, Result<ScoreRecord, FailureReason>> {
+        *self
+            .calls
+            .lock()
+            .expect("calls lock")
+            .entry(domain.as_str().to_owned())
+            .or_default() += 1;
+        let step = self
+            .plan
+            .get(domain.as_str())
+            .copied()
+            .unwrap_or(self.default);
         Box::pin(async move {
             match step {
                 Step::Record(delay) => {

@@ -7,19 +7,34 @@ use serde_json::{Value, json};
 use crate::support::{TestServer, config};
 
 fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value.as_object().unwrap_or_else(|| panic!("object: {value}")).keys().cloned().collect();
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     keys
 }
 
 fn first_of_next_month() -> String {
     let now = Utc::now();
-    let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
-    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().expect("valid date").format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn assert_future_rfc3339(value: &Value) {
-    let text = value.as_str().unwrap_or_else(|| panic!("resets_at string: {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("resets_at string: {value}"));
     let at = chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"));
     assert!(at > Utc::now(), "{text} is in the future");
     assert!(text.ends_with('Z'), "{text} is UTC");
@@ -36,20 +51,36 @@ async fn usage_has_the_documented_shape_and_cost() {
     assert_eq!(empty["month"]["cost_usd"], 0.0);
 
     for domain in ["u1.example", "u2.example", "u3.example"] {
-        server.post_score(&key, json!({"domain": domain}), 202).await;
+        server
+            .post_score(&key, json!({"domain": domain}), 202)
+            .await;
     }
     let usage = server.usage(&key).await;
-    assert_eq!(keys(&usage), ["account_day", "account_id", "key_hour", "month", "tier"]);
+    assert_eq!(
+        keys(&usage),
+        ["account_day", "account_id", "key_hour", "month", "tier"]
+    );
     assert_eq!(usage["account_id"], account_id);
     assert_eq!(usage["tier"], "starter");
-    assert_eq!(keys(&usage["month"]), ["cap", "cold_calls", "cost_usd", "remaining", "resets_at"]);
-    assert_eq!(keys(&usage["key_hour"]), ["cold_calls", "limit", "resets_at"]);
-    assert_eq!(keys(&usage["account_day"]), ["cold_calls", "limit", "resets_at"]);
+    assert_eq!(
+        keys(&usage["month"]),
+        ["cap", "cold_calls", "cost_usd", "remaining", "resets_at"]
+    );
+    assert_eq!(
+        keys(&usage["key_hour"]),
+        ["cold_calls", "limit", "resets_at"]
+    );
+    assert_eq!(
+        keys(&usage["account_day"]),
+        ["cold_calls", "limit", "resets_at"]
+    );
 
     assert_eq!(usage["month"]["cold_calls"], 3);
     assert_eq!(usage["month"]["cap"], 100);
     assert_eq!(usage["month"]["remaining"], 97);
-    let cost = usage["month"]["cost_usd"].as_f64().expect("cost_usd is a number");
+    let cost = usage["month"]["cost_usd"]
+        .as_f64()
+        .expect("cost_usd is a number");
     assert!((cost - 3.0 * 0.08).abs() < 1e-9, "cost_usd {cost}");
     assert_eq!(usage["month"]["resets_at"], first_of_next_month().as_str());
     assert_eq!(usage["key_hour"]["cold_calls"], 3);
@@ -71,11 +102,24 @@ async fn usage_has_the_documented_shape_and_cost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cost_follows_the_tier_price() {
-    let server = TestServer::start(config("enabled = false", "[tiers.scale]\ncost_per_cold_call_usd = 0.5\n"), None).await;
-    for (tier, price) in [(Tier::Growth, 0.04), (Tier::Scale, 0.5), (Tier::Enterprise, 0.01)] {
+    let server = TestServer::start(
+        config(
+            "enabled = false",
+            "[tiers.scale]\ncost_per_cold_call_usd = 0.5\n",
+        ),
+        None,
+    )
+    .await;
+    for (tier, price) in [
+        (Tier::Growth, 0.04),
+        (Tier::Scale, 0.5),
+        (Tier::Enterprise, 0.01),
+    ] {
         let (_, key) = server.account(tier).await;
         for i in 0..2 {
-            server.post_score(&key, json!({"domain": format!("c{i}.example")}), 202).await;
+            server
+                .post_score(&key, json!({"domain": format!("c{i}.example")}), 202)
+                .await;
         }
         let usage = server.usage(&key).await;
         let cost = usage["month"]["cost_usd"].as_f64().expect("number");
