@@ -25,7 +25,9 @@ pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// A fingerprint of what the request asks, so that formatting differences
 /// (key order, whitespace, `wait`) do not count as a different request.
-pub fn request_hash(domain: &Domain, force_fresh: bool) -> String {
-    let digest = Sha256::digest(format!("POST /v1/score\n{domain}\n{force_fresh}"));
+/// Sandbox and live keys of one account share the key space, so the mode is part
+/// of the request: a live retry never replays a sandbox answer.
+pub fn request_hash(domain: &Domain, force_fresh: bool, sandbox: bool) -> String {
+    let digest = Sha256::digest(format!("POST /v1/score\n{domain}\n{force_fresh}\nsandbox={sandbox}"));
     hex::encode(digest)
 }
