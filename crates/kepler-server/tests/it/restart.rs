@@ -95,3 +95,44 @@ async fn a_run_whose_worker_died_is_taken_again_after_its_lease() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_flight_at_shutdown_is_handed_back_and_finished_later() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stuck = Arc::new(ScriptedScorer::new(Duration::from_secs(30)));
+    let first = TestServer::start_in(dir.path(), config("", ""), Some(stuck.clone())).await;
+    let (_, key) = first.account(Tier::Growth).await;
+    let accepted = first
+        .post_score(&key, json!({"domain": "handoff.example"}), 202)
+        .await;
+    let job_id = accepted.body["job_id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/jobs/{job_id}");
+    let started = std::time::Instant::now();
+    while first.get(&key, &path, 200).await.body["status"] != "running" {
+        assert!(started.elapsed() < Duration::from_secs(5), "never running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = std::time::Instant::now();
+    first.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "shutdown waits only shutdown_grace, not the run"
+    );
+
+    let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
+    let second = TestServer::start_in(dir.path(), config("", ""), Some(scorer.clone())).await;
+    let handed_back = std::time::Instant::now();
+    let job = second.settle(&key, &job_id, Duration::from_secs(10)).await;
+    assert_eq!(job["status"], "complete", "{job}");
+    assert!(
+        handed_back.elapsed() < Duration::from_millis(900),
+        "handed back at once, not after the 1 s lease"
+    );
+    assert_eq!(scorer.calls("handoff.example"), 1);
+    assert_eq!(
+        second.usage(&key).await["month"]["cold_calls"],
+        1,
+        "never charged twice"
+    );
+    second.stop().await;
+}

@@ -100,3 +100,52 @@ async fn sandbox_key_of_a_paid_account_does_not_charge_it() {
     assert_eq!(usage["account_day"]["cold_calls"], 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_hold_for_sandbox_keys_too() {
+    let server = TestServer::start(config("", ""), None).await;
+    let (account_id, _) = server.account(Tier::Growth).await;
+    let key = server.key(&account_id, true).await;
+    let post = |domain: &str| {
+        server
+            .client
+            .post(format!("{}/v1/score", server.base))
+            .header("x-api-key", &key)
+            .header("idempotency-key", "sandbox-1")
+            .json(&json!({"domain": domain}))
+    };
+    let first = server
+        .send(post("grade-a.sandbox.test"), "first", 200)
+        .await;
+    let again = server
+        .send(post("grade-a.sandbox.test"), "replay", 200)
+        .await;
+    assert_eq!(first.text, again.text);
+    server
+        .send(post("grade-b.sandbox.test"), "reused", 422)
+        .await
+        .problem("idempotency_key_reused");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_key_never_replays_a_sandbox_answer() {
+    let server = TestServer::start(config("enabled = false", ""), None).await;
+    let (account_id, live) = server.account(Tier::Growth).await;
+    let sandbox = server.key(&account_id, true).await;
+    let post = |key: &str| {
+        server
+            .client
+            .post(format!("{}/v1/score", server.base))
+            .header("x-api-key", key)
+            .header("idempotency-key", "shared-1")
+            .json(&json!({"domain": "grade-a.sandbox.test"}))
+    };
+    server.send(post(&sandbox), "sandbox", 200).await;
+    // Same account, same Idempotency-Key, same body, but a live key: not the same request.
+    server
+        .send(post(&live), "live", 422)
+        .await
+        .problem("idempotency_key_reused");
+    server.stop().await;
+}
