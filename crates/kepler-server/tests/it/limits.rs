@@ -50,7 +50,7 @@ fn check_ratelimit_headers(resp: &Resp) {
 async fn monthly_cap_is_exact_under_200_concurrent_requests() {
     let cfg = config(
         "enabled = false",
-        "[server]\nstore_timeout = \"30s\"\n[tiers.starter]\nmonthly_cold_cap = 25\n",
+        "[tiers.starter]\nmonthly_cold_cap = 25\n",
     );
     let server = Arc::new(TestServer::start(cfg, None).await);
     let (_, key) = server.account(Tier::Starter).await;
@@ -194,7 +194,7 @@ async fn live_responses_carry_ratelimit_fields() {
 async fn key_hourly_limit_is_exact_under_concurrency() {
     let cfg = config(
         "enabled = false",
-        "[server]\nstore_timeout = \"30s\"\n[tiers.scale]\nkey_hourly_cold_limit = 10\n",
+        "[tiers.scale]\nkey_hourly_cold_limit = 10\n",
     );
     let server = Arc::new(TestServer::start(cfg, None).await);
     let (_, key) = server.account(Tier::Scale).await;
