@@ -222,3 +222,31 @@ async fn a_running_job_shows_started_at_and_wait_is_accepted_in_the_query() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_records_are_found_by_any_spelling_of_the_domain() {
+    let server = TestServer::start(config("enabled = false", ""), None).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    for domain in ["spelled.example", "xn--bcher-kva.example"] {
+        server
+            .store
+            .put_record(&crate::support::record_for(domain))
+            .await
+            .expect("put");
+    }
+    for (path, domain) in [
+        ("/v1/score/SPELLED.Example.", "spelled.example"),
+        ("/v1/score/b%C3%BCcher.example", "xn--bcher-kva.example"),
+        ("/v1/score/xn--bcher-kva.example", "xn--bcher-kva.example"),
+    ] {
+        let stored = server.get(&key, path, 200).await;
+        assert_eq!(stored.body["domain"], domain, "{path}");
+        assert_eq!(stored.body["fresh_for_tier"], true, "{path}");
+    }
+    let cached = server
+        .post_score(&key, json!({"domain": "Bücher.Example"}), 200)
+        .await;
+    assert_eq!(cached.body["domain"], "xn--bcher-kva.example");
+    assert_eq!(cached.body["cached"], true);
+    server.stop().await;
+}

@@ -170,3 +170,84 @@ async fn two_accounts_same_domain_two_jobs_one_run() {
         Err(_) => panic!("server still shared"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_account_joins_the_run_already_in_flight() {
+    let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(800)));
+    let server = TestServer::start(config("", ""), Some(scorer.clone())).await;
+    let (_, a) = server.account(Tier::Growth).await;
+    let (_, b) = server.account(Tier::Growth).await;
+    let ja = server
+        .post_score(&a, json!({"domain": "joined.example"}), 202)
+        .await
+        .body["job_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let started = std::time::Instant::now();
+    while server.get(&a, &format!("/v1/jobs/{ja}"), 200).await.body["status"] != "running" {
+        assert!(started.elapsed() < Duration::from_secs(5), "never running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let jb = server
+        .post_score(&b, json!({"domain": "joined.example"}), 202)
+        .await
+        .body["job_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_ne!(ja, jb);
+    let job_a = server.settle(&a, &ja, Duration::from_secs(10)).await;
+    let job_b = server.settle(&b, &jb, Duration::from_secs(10)).await;
+    assert_eq!(job_a["status"], "complete");
+    assert_eq!(job_b["status"], "complete");
+    assert_eq!(job_a["result_ref"], job_b["result_ref"]);
+    assert_eq!(
+        scorer.calls("joined.example"),
+        1,
+        "the engine ran the domain once"
+    );
+    assert_eq!(
+        server.usage(&b).await["month"]["cold_calls"],
+        1,
+        "the joiner is still counted"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_timeout_counts_from_the_first_claim_across_retries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start_in(dir.path(), config("enabled = false", ""), None).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    let accepted = server
+        .post_score(&key, json!({"domain": "retried.example"}), 202)
+        .await;
+    let job_id = accepted.body["job_id"].as_str().expect("id").to_owned();
+    server
+        .store
+        .claim_run(
+            "dead-worker",
+            Duration::from_millis(200),
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("claim")
+        .expect("a pending run");
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // Re-claimed after the first worker's 1 s allowance is spent: no second allowance.
+    let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
+    let server = TestServer::start_in(
+        dir.path(),
+        config("job_timeout = \"1s\"", ""),
+        Some(scorer.clone()),
+    )
+    .await;
+    let job = server.settle(&key, &job_id, Duration::from_secs(5)).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["failure_reason"], "timeout", "{job}");
+    assert_eq!(scorer.calls("retried.example"), 0);
+    server.stop().await;
+}
