@@ -142,3 +142,46 @@ async fn bad_idempotency_key_header_is_400() {
     assert_eq!(server.usage(&key).await["month"]["cold_calls"], 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_16_kib_is_413_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(config("", ""), None).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/score HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let chunk = format!(r#"{{"domain":"example.com","pad":"{}"}}"#, "x".repeat(4096));
+    for _ in 0..5 {
+        // Five 4 KiB chunks: over the limit with no Content-Length to warn of it.
+        let written = stream
+            .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
+            .await;
+        if written.is_err() {
+            break; // the server may answer and close before reading it all
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"payload_too_large\""), "{answer}");
+    assert_eq!(server.usage(&key).await["month"]["cold_calls"], 0);
+    server.stop().await;
+}

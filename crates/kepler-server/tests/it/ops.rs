@@ -23,6 +23,26 @@ async fn health_ready_metrics_openapi() {
     for name in ["kepler_http_requests_total", "kepler_admissions_total"] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
+    let sample = |prefix: &str, labels: &[&str]| {
+        metrics.lines().any(|l| {
+            l.starts_with(prefix) && labels.iter().all(|x| l.contains(x)) && l.ends_with(" 1")
+        })
+    };
+    assert!(
+        sample("kepler_admissions_total{", &["outcome=\"admitted\""]),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            "kepler_http_requests_total{",
+            &["route=\"/v1/score\"", "method=\"POST\"", "status=\"202\""]
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
 
     let openapi = server
         .call(Method::GET, "/openapi.json", None, None, 200)

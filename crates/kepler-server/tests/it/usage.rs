@@ -127,3 +127,21 @@ async fn cost_follows_the_tier_price() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_tier_usage_shows_a_zero_cap() {
+    let server = TestServer::start(config("enabled = false", ""), None).await;
+    let (account_id, key) = server.account(Tier::Free).await;
+    let usage = server.usage(&key).await;
+    assert_eq!(
+        keys(&usage),
+        ["account_day", "account_id", "key_hour", "month", "tier"]
+    );
+    assert_eq!(usage["account_id"], account_id);
+    assert_eq!(usage["tier"], "free");
+    assert_eq!(usage["month"]["cap"], 0);
+    assert_eq!(usage["month"]["remaining"], 0);
+    assert_eq!(usage["month"]["cold_calls"], 0);
+    assert_eq!(usage["month"]["cost_usd"], 0.0);
+    server.stop().await;
+}
