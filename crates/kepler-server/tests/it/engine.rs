@@ -77,3 +77,39 @@ async fn real_engine_scores_strong_test_and_fails_nope_test() {
     server.stop().await;
     testnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_allow_private_targets_a_loopback_domain_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let testnet = Testnet::start(TestnetOptions::in_dir(dir.path()))
+        .await
+        .expect("testnet starts");
+    // The test network lives on loopback: every name resolves to a private address.
+    let settings = EngineSettings {
+        allow_private_targets: false,
+        probe_timeout: Duration::from_secs(5),
+        ..testnet.engine_settings()
+    };
+    let engine = Engine::new(&settings).expect("engine builds");
+    let server =
+        TestServer::start(config("job_timeout = \"30s\"", ""), Some(Arc::new(engine))).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    let accepted = server
+        .post_score(&key, json!({"domain": "strong.test"}), 202)
+        .await;
+    let job = server
+        .settle(
+            &key,
+            accepted.body["job_id"].as_str().expect("id"),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["failure_reason"], "private_address_refused", "{job}");
+    server
+        .get(&key, "/v1/score/strong.test", 404)
+        .await
+        .problem("not_scored");
+    server.stop().await;
+    testnet.shutdown().await;
+}

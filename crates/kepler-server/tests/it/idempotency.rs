@@ -54,6 +54,7 @@ async fn same_key_same_body_replays_different_body_is_422() {
     assert_eq!(retry.body["job_id"], job_id.as_str());
     assert_eq!(retry.text, first.text, "the first answer, replayed");
     assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(retry.header("content-type"), first.header("content-type"));
     assert_eq!(retry.header("retry-after"), Some("5"));
     assert_eq!(
         server.usage(&key).await["month"]["cold_calls"],

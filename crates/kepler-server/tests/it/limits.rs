@@ -285,3 +285,61 @@ async fn retry_after_matches_resets_at() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_breaker_is_exact_across_keys_under_concurrency() {
+    let cfg = config(
+        "enabled = false",
+        "[tiers.growth]\naccount_daily_cold_limit = 12\n",
+    );
+    let server = Arc::new(TestServer::start(cfg, None).await);
+    let (account_id, first) = server.account(Tier::Growth).await;
+    let mut keys = vec![first];
+    for _ in 0..3 {
+        keys.push(server.key(&account_id, false).await);
+    }
+    let calls = (0..60).map(|i| {
+        let server = server.clone();
+        let key = keys[i % keys.len()].clone();
+        tokio::spawn(async move {
+            let request = server
+                .client
+                .post(format!("{}/v1/score", server.base))
+                .header("x-api-key", &key)
+                .json(&json!({"domain": format!("b{i}.example")}));
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        })
+    });
+    let answers: Vec<(u16, String)> = join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 202).count(),
+        12,
+        "{answers:?}"
+    );
+    let refused: Vec<&String> = answers
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(refused.len(), 48, "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|t| t.contains("\"account_breaker_open\"")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        server.usage(&keys[0]).await["account_day"]["cold_calls"],
+        12
+    );
+    match Arc::try_unwrap(server) {
+        Ok(server) => server.stop().await,
+        Err(_) => panic!("server still shared"),
+    }
+}
