@@ -163,6 +163,11 @@ async fn score_inner(
     let (domain, force_fresh) = parse_request(body)?;
     let idempotency_key = idempotency::key_from(headers)?;
     let request_hash = idempotency::request_hash(&domain, force_fresh, caller.sandbox);
+    // Held until the answer is saved, so a simultaneous retry replays it (or is 422).
+    let _same_key = match &idempotency_key {
+        Some(key) => Some(state.idempotency_locks.lock(caller.account_id, key).await),
+        None => None,
+    };
     if let Some(key) = &idempotency_key
         && let Some(saved) =
             state.store_call(state.store.idempotent_response(caller.account_id, key, Utc::now())).await?
