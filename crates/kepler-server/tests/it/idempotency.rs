@@ -114,3 +114,42 @@ async fn simultaneous_retries_charge_once() {
     assert_eq!(server.usage(&key).await["month"]["cold_calls"], 1);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_different_bodies_under_one_key_admit_only_one() {
+    let server = TestServer::start(config("enabled = false", ""), None).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    for round in 0..5 {
+        let idem = format!("race-{round}");
+        let send = |domain: String| {
+            let request = server
+                .client
+                .post(format!("{}/v1/score", server.base))
+                .header("x-api-key", &key)
+                .header("idempotency-key", &idem)
+                .json(&json!({"domain": domain}));
+            async move {
+                let response = request.send().await.expect("request");
+                (
+                    response.status().as_u16(),
+                    response.text().await.expect("body"),
+                )
+            }
+        };
+        let answers =
+            futures::future::join_all((0..4).map(|i| send(format!("r{round}-{i}.example")))).await;
+        let admitted = answers.iter().filter(|(s, _)| *s == 202).count();
+        assert_eq!(
+            admitted, 1,
+            "one Idempotency-Key admits one request: {answers:?}"
+        );
+        assert!(
+            answers
+                .iter()
+                .all(|(s, t)| *s == 202 || t.contains("idempotency_key_reused")),
+            "{answers:?}"
+        );
+    }
+    assert_eq!(server.usage(&key).await["month"]["cold_calls"], 5);
+    server.stop().await;
+}
