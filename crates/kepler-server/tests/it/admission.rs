@@ -184,6 +184,22 @@ async fn freshness_window_is_the_callers_tier() {
         .post_score(&growth, json!({"domain": "aged.example"}), 202)
         .await;
     assert_eq!(server.usage(&growth).await["month"]["cold_calls"], 1);
+    // A free account reads only fresh records; past its 30 d window it is sandbox-only.
+    let (_, free) = server.account(Tier::Free).await;
+    let mut old = crate::support::record_for("old.example");
+    old.scored_at = chrono::Utc::now() - chrono::Duration::days(40);
+    server.store.put_record(&old).await.expect("put record");
+    let resp = server
+        .post_score(&free, json!({"domain": "old.example"}), 403)
+        .await;
+    assert_eq!(resp.problem("free_tier_sandbox_only")["tier"], "free");
+    assert_eq!(
+        server
+            .post_score(&free, json!({"domain": "aged.example"}), 200)
+            .await
+            .body["cached"],
+        true
+    );
     // The stale record is still the newest stored one, whatever its age.
     let stored = server.get(&growth, "/v1/score/aged.example", 200).await;
     assert_eq!(stored.body["fresh_for_tier"], false);

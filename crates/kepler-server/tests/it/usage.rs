@@ -90,6 +90,25 @@ async fn usage_has_the_documented_shape_and_cost() {
     for window in ["month", "key_hour", "account_day"] {
         assert_future_rfc3339(&usage[window]["resets_at"]);
     }
+    // Rolling windows free up when their oldest call leaves them: an hour and a day from now.
+    let in_secs = |window: &str| {
+        let text = usage[window]["resets_at"].as_str().expect("resets_at");
+        (chrono::DateTime::parse_from_rfc3339(text)
+            .expect("date")
+            .with_timezone(&Utc)
+            - Utc::now())
+        .num_seconds()
+    };
+    assert!(
+        (3_580..=3_600).contains(&in_secs("key_hour")),
+        "key_hour resets in {} s",
+        in_secs("key_hour")
+    );
+    assert!(
+        (86_380..=86_400).contains(&in_secs("account_day")),
+        "account_day resets in {} s",
+        in_secs("account_day")
+    );
 
     // Another key of the account: same month and day, its own hour.
     let other = server.key(&account_id, false).await;
