@@ -251,3 +251,26 @@ async fn job_timeout_counts_from_the_first_claim_across_retries() {
     assert_eq!(scorer.calls("retried.example"), 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_run_at_most_their_concurrency() {
+    let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(150)));
+    let server = TestServer::start(config("concurrency = 2", ""), Some(scorer.clone())).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let accepted = server
+            .post_score(&key, json!({"domain": format!("w{i}.example")}), 202)
+            .await;
+        jobs.push(accepted.body["job_id"].as_str().expect("id").to_owned());
+    }
+    for job_id in &jobs {
+        assert_eq!(
+            server.settle(&key, job_id, Duration::from_secs(10)).await["status"],
+            "complete"
+        );
+    }
+    assert_eq!(scorer.total_calls(), 6);
+    assert_eq!(scorer.max_in_flight(), 2, "two at once, never more");
+    server.stop().await;
+}

@@ -267,6 +267,8 @@ pub struct ScriptedScorer {
     default: Step,
     plan: HashMap<String, Step>,
     calls: Mutex<HashMap<String, usize>>,
+    /// Runs in progress now, and the most ever at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 impl ScriptedScorer {
@@ -276,6 +278,7 @@ impl ScriptedScorer {
             default: Step::Record(delay),
             plan: HashMap::new(),
             calls: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new((0, 0)),
         }
     }
 
@@ -291,6 +294,21 @@ impl ScriptedScorer {
             .get(domain)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The most runs that were ever in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.lock().expect("in-flight lock").1
+    }
+
+    fn enter(&self) {
+        let mut now = self.in_flight.lock().expect("in-flight lock");
+        now.0 += 1;
+        now.1 = now.1.max(now.0);
+    }
+
+    fn leave(&self) {
+        self.in_flight.lock().expect("in-flight lock").0 -= 1;
     }
 
     pub fn total_calls(&self) -> usize {
@@ -325,6 +343,9 @@ impl Scorer for ScriptedScorer {
             .copied()
             .unwrap_or(self.default);
         Box::pin(async move {
+            self.enter();
+            // Leaves on drop too, so a run cut off by job_timeout is not counted forever.
+            let _leave = Leave(self);
             match step {
                 Step::Record(delay) => {
                     tokio::time::sleep(delay).await;
@@ -336,5 +357,13 @@ impl Scorer for ScriptedScorer {
                 }
             }
         })
+    }
+}
+
+struct Leave<'a>(&'a ScriptedScorer);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
