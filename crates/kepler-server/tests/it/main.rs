@@ -8,6 +8,7 @@ mod idempotency;
 mod input;
 mod jobs;
 mod limits;
+mod nodes;
 mod ops;
 mod restart;
 mod sandbox;
