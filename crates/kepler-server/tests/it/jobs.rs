@@ -274,3 +274,40 @@ async fn workers_run_at_most_their_concurrency() {
     assert_eq!(scorer.max_in_flight(), 2, "two at once, never more");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_run_still_settles_and_the_worker_goes_on() {
+    let scorer = ScriptedScorer::new(Duration::from_millis(30))
+        .with("buggy.example", Step::Panic(Duration::ZERO));
+    let scorer = Arc::new(scorer);
+    let server = TestServer::start(config("job_timeout = \"1s\"", ""), Some(scorer.clone())).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    let buggy = server
+        .post_score(&key, json!({"domain": "buggy.example"}), 202)
+        .await;
+    let job = server
+        .settle(
+            &key,
+            buggy.body["job_id"].as_str().expect("id"),
+            Duration::from_secs(6),
+        )
+        .await;
+    assert_eq!(job["status"], "failed", "never left running forever: {job}");
+    assert!(
+        ["engine_error", "timeout"].contains(&job["failure_reason"].as_str().unwrap_or("")),
+        "{job}"
+    );
+    // The pool survived: the next domain is scored.
+    let fine = server
+        .post_score(&key, json!({"domain": "fine.example"}), 202)
+        .await;
+    let job = server
+        .settle(
+            &key,
+            fine.body["job_id"].as_str().expect("id"),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(job["status"], "complete", "{job}");
+    server.stop().await;
+}

@@ -259,6 +259,8 @@ pub enum Step {
     Record(Duration),
     /// Fails with this reason after this delay.
     Fail(FailureReason, Duration),
+    /// Panics (a bug in the engine), after this delay.
+    Panic(Duration),
 }
 
 /// A stand-in engine: per-domain scripted outcomes, counted calls.
@@ -354,6 +356,10 @@ impl Scorer for ScriptedScorer {
                 Step::Fail(reason, delay) => {
                     tokio::time::sleep(delay).await;
                     Err(reason)
+                }
+                Step::Panic(delay) => {
+                    tokio::time::sleep(delay).await;
+                    panic!("scripted engine bug on {domain}");
                 }
             }
         })
