@@ -76,6 +76,27 @@ async fn normalised_domains_are_accepted() {
             .await;
         assert_eq!(resp.body["domain"], normal, "{input}");
     }
+    // The limits themselves are allowed: a 63-character label, a 253-character name.
+    let label_63 = format!("{}.example", "a".repeat(63));
+    let name_253 = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(61)
+    );
+    assert_eq!(name_253.len(), 253);
+    for domain in [
+        label_63,
+        name_253.clone(),
+        format!("{name_253}."),
+        "x-1.a-b.example".to_owned(),
+    ] {
+        let resp = server
+            .post_score(&key, json!({"domain": domain}), 202)
+            .await;
+        assert_eq!(resp.body["domain"], domain.trim_end_matches('.'));
+    }
     server.stop().await;
 }
 
