@@ -42,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes in-process workers as soon as a job is admitted.
     pub work_available: Arc<Notify>,
+    /// One request at a time per (account, Idempotency-Key).
+    pub(crate) idempotency_locks: Arc<idempotency::KeyLocks>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             work_available: Arc::new(Notify::new()),
+            idempotency_locks: Arc::new(idempotency::KeyLocks::default()),
         }
     }
 

@@ -215,7 +215,12 @@ async fn score_inner(
 ) -> Result<Response, ApiError> {
     let (domain, force_fresh) = parse_request(body)?;
     let idempotency_key = idempotency::key_from(headers)?;
-    let request_hash = idempotency::request_hash(&domain, force_fresh);
+    let request_hash = idempotency::request_hash(&domain, force_fresh, caller.sandbox);
+    // Held until the answer is saved, so a simultaneous retry replays it (or is 422).
+    let _same_key = match &idempotency_key {
+        Some(key) => Some(state.idempotency_locks.lock(caller.account_id, key).await),
+        None => None,
+    };
     if let Some(key) = &idempotency_key
         && let Some(saved) = state
             .store_call(
@@ -236,9 +241,13 @@ async fn score_inner(
 
     if caller.sandbox {
         state.metrics.admission("sandbox");
-        return sandbox::record(domain.as_str())
-            .map(|record| json_response(StatusCode::OK, &record))
-            .ok_or_else(sandbox::unknown_domain);
+        let record = sandbox::record(domain.as_str()).ok_or_else(sandbox::unknown_domain)?;
+        let response = json_response(StatusCode::OK, &record);
+        // Saved like a live answer, so a reused key with another body is 422 here too.
+        if let Some(key) = idempotency_key {
+            save_for_replay(state, caller, &key, replayable(request_hash, &response)).await;
+        }
+        return Ok(response);
     }
 
     let policy = state.policy(caller.tier);

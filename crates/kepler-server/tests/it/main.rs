@@ -1,0 +1,16 @@
+//! The API from the outside: a real server on loopback over a temp SQLite file,
+//! driven over HTTP, checked against API.md §3–§10.
+
+mod admission;
+mod auth;
+mod engine;
+mod idempotency;
+mod input;
+mod jobs;
+mod limits;
+mod nodes;
+mod ops;
+mod restart;
+mod sandbox;
+mod support;
+mod usage;

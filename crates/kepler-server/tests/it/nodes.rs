@@ -1,0 +1,81 @@
+//! §1/§10: several nodes on one database: limits stay exact and each run is
+//! claimed by one worker only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use kepler_core::Tier;
+use serde_json::json;
+
+use crate::support::{ScriptedScorer, TestServer, config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_exact_cap_and_never_run_a_domain_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = || config("", "[tiers.starter]\nmonthly_cold_cap = 15\n");
+    let scorer_a = Arc::new(ScriptedScorer::new(Duration::from_millis(30)));
+    let scorer_b = Arc::new(ScriptedScorer::new(Duration::from_millis(30)));
+    let a = Arc::new(TestServer::start_in(dir.path(), cfg(), Some(scorer_a.clone())).await);
+    let b = Arc::new(TestServer::start_in(dir.path(), cfg(), Some(scorer_b.clone())).await);
+    let (_, key) = a.account(Tier::Starter).await;
+
+    let calls = (0..60).map(|i| {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let key = key.clone();
+        tokio::spawn(async move {
+            let response = node
+                .client
+                .post(format!("{}/v1/score", node.base))
+                .header("x-api-key", &key)
+                .json(&json!({"domain": format!("n{}.example", i % 30)}))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        })
+    });
+    let answers: Vec<(u16, String)> = join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let unexpected: Vec<&(u16, String)> = answers
+        .iter()
+        .filter(|(s, _)| ![200, 202, 429].contains(s))
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+
+    // Let every admitted job settle, wherever it runs.
+    let usage = a.usage(&key).await;
+    assert_eq!(
+        usage["month"]["cold_calls"], 15,
+        "the cap is exact across nodes: {usage}"
+    );
+    let mut job_ids: Vec<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == 202)
+        .filter_map(|(_, t)| serde_json::from_str::<serde_json::Value>(t).ok())
+        .filter_map(|v| v["job_id"].as_str().map(str::to_owned))
+        .collect();
+    job_ids.sort();
+    job_ids.dedup();
+    assert_eq!(job_ids.len(), 15, "one job per admitted cold call");
+    for job_id in &job_ids {
+        let job = b.settle(&key, job_id, Duration::from_secs(10)).await;
+        assert_eq!(job["status"], "complete", "{job}");
+    }
+    for i in 0..30 {
+        let domain = format!("n{i}.example");
+        let runs = scorer_a.calls(&domain) + scorer_b.calls(&domain);
+        assert!(runs <= 1, "{domain} ran {runs} times");
+    }
+    assert_eq!(scorer_a.total_calls() + scorer_b.total_calls(), 15);
+    for node in [a, b] {
+        match Arc::try_unwrap(node) {
+            Ok(node) => node.stop().await,
+            Err(_) => panic!("node still shared"),
+        }
+    }
+}
