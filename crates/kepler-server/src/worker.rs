@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::FutureExt;
 use kepler_core::{Domain, FailureReason, ScoreRecord};
 use kepler_store::ClaimedRun;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -145,7 +146,16 @@ async fn drive(
     let deadline = tokio::time::sleep(remaining);
     let mut heartbeat = tokio::time::interval(settings.lease / 3);
     heartbeat.tick().await;
-    let engine_run = scorer.score(&domain);
+    // A bug in the engine must settle the run as engine_error, not leave it to
+    // expire and be retried into a timeout.
+    let engine_run = std::panic::AssertUnwindSafe(scorer.score(&domain))
+        .catch_unwind()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|_| {
+                tracing::error!(domain = %domain, "the engine panicked");
+                Err(FailureReason::EngineError)
+            })
+        });
     let grace = tokio::time::sleep(Duration::MAX);
     tokio::pin!(deadline, engine_run, grace);
     let mut shutting_down = false;
