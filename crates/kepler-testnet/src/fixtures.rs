@@ -54,7 +54,7 @@ pub const FIXTURES: [Fixture; 8] = [
     Fixture {
         domain: "mixed.test",
         address: Some(MIXED),
-        posture: "valid certificate but TLS 1.0/1.1 accepted, some headers missing, SPF ~all, DMARC p=none, no CAA, unsigned",
+        posture: "valid certificate but TLS 1.0 accepted, no CSP or Referrer-Policy, SPF ~all, DMARC p=none, no CAA, unsigned, IPv4 only",
     },
     Fixture {
         domain: "weak.test",

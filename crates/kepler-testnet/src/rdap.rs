@@ -69,7 +69,12 @@ fn registration(domain: &str) -> Option<Registration> {
             status: LOCKED,
             signed: true,
         },
-        "mixed.test" => plain(Age::Years(3), Age::Years(1)),
+        "mixed.test" => Registration {
+            age: Age::Years(3),
+            expires_in: Age::Years(1),
+            status: LOCKED,
+            signed: false,
+        },
         "weak.test" => plain(Age::Days(20), Age::Days(345)),
         "expired.test" => plain(Age::Years(5), Age::Days(200)),
         "parked.test" => Registration {

@@ -113,3 +113,39 @@ async fn without_allow_private_targets_a_loopback_domain_is_refused() {
     server.stop().await;
     testnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_test_fails_timeout_when_job_timeout_is_shorter_than_probe_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let testnet = Testnet::start(TestnetOptions::in_dir(dir.path()))
+        .await
+        .expect("testnet starts");
+    // slow.test's servers accept and stay silent for 30 s: the probes would wait
+    // out their 10 s timeout, but the job is given 2 s.
+    let settings = EngineSettings {
+        probe_timeout: Duration::from_secs(10),
+        ..testnet.engine_settings()
+    };
+    let engine = Engine::new(&settings).expect("engine builds");
+    let server =
+        TestServer::start(config("job_timeout = \"2s\"", ""), Some(Arc::new(engine))).await;
+    let (_, key) = server.account(Tier::Growth).await;
+    let accepted = server
+        .post_score(&key, json!({"domain": "slow.test"}), 202)
+        .await;
+    let job = server
+        .settle(
+            &key,
+            accepted.body["job_id"].as_str().expect("id"),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["failure_reason"], "timeout", "{job}");
+    server
+        .get(&key, "/v1/score/slow.test", 404)
+        .await
+        .problem("not_scored");
+    server.stop().await;
+    testnet.shutdown().await;
+}

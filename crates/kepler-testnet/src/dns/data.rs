@@ -54,6 +54,10 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
     test += &soa("ns1.test.", "hostmaster.test.");
     test += "@ IN NS ns1.test.\n@ IN NS ns2.test.\n";
     let _ = writeln!(test, "ns1 IN A {dns}\nns2 IN A {dns}");
+    // The shared name servers have IPv6, as most providers' do.
+    test += &v6(format!(
+        "ns1 IN AAAA {STRONG_V6}\nns2 IN AAAA {STRONG_V6}\n"
+    ));
     test += "strong IN NS ns1.strong.test.\nstrong IN NS ns2.strong.test.\n";
     for (child, _) in UNSIGNED_CHILDREN {
         let _ = writeln!(test, "{child} IN NS ns1.test.\n{child} IN NS ns2.test.");
@@ -105,7 +109,10 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
                  mail IN A {MIXED_MAIL}\n\
                  @ IN TXT \"v=spf1 include:_spf.mixed.test ~all\"\n\
                  _spf IN TXT \"v=spf1 ip4:192.0.2.0/24 ~all\"\n\
-                 _dmarc IN TXT \"v=DMARC1; p=none; rua=mailto:dmarc@mixed.test\"\n"
+                 _dmarc IN TXT \"v=DMARC1; p=none; rua=mailto:dmarc@mixed.test\"\n\
+                 _mta-sts IN TXT \"v=STSv1; id=20261101T000000\"\n\
+                 mta-sts IN A {MIXED}\n\
+                 _smtp._tls IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@mixed.test\"\n"
             ),
             "weak" => format!("@ IN A {WEAK}\nwww IN A {WEAK}\n"),
             "expired" => format!(

@@ -66,7 +66,10 @@ fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartErro
         &["strong.test", "www.strong.test", "mta-sts.strong.test"],
         Validity::Current,
     )?;
-    let mixed_cert = ca.issue(&["mixed.test", "www.mixed.test"], Validity::Current)?;
+    let mixed_cert = ca.issue(
+        &["mixed.test", "www.mixed.test", "mta-sts.mixed.test"],
+        Validity::Current,
+    )?;
     let expired_cert = ca.issue(&["expired.test", "www.expired.test"], Validity::Expired)?;
     let cdn_cert = ca.issue(&["cdn.test"], Validity::Current)?;
     Ok(vec![
@@ -83,7 +86,7 @@ fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartErro
             http: Some(Plain::Serve(sites::redirect_to_https("mixed.test"))),
             https: Some(Secure::Serve {
                 tls: tls_site(mixed_cert, true)?,
-                router: sites::mixed(),
+                router: sites::mixed(now),
             }),
         },
         Site {

@@ -36,10 +36,12 @@ const STRONG_HEADERS: Headers = &[
     ("cross-origin-embedder-policy", "require-corp"),
 ];
 
-/// Short HSTS, nosniff, and nothing else.
+/// The classic half-done set: HSTS, nosniff and X-Frame-Options, but no
+/// Content-Security-Policy and no Referrer-Policy.
 const MIXED_HEADERS: Headers = &[
-    ("strict-transport-security", "max-age=300"),
+    ("strict-transport-security", "max-age=31536000"),
     ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "SAMEORIGIN"),
 ];
 
 /// Decent, not perfect.
@@ -192,19 +194,44 @@ pub fn strong(now: DateTime<Utc>) -> Router {
     with_headers(router, STRONG_HEADERS)
 }
 
-/// `https://mixed.test`: some headers, a cookie without `Secure`.
-pub fn mixed() -> Router {
+/// RFC 9116 security.txt for `mixed.test`: the required fields, nothing more.
+pub fn mixed_security_txt(now: DateTime<Utc>) -> String {
+    let expires = now.checked_add_days(Days::new(180)).unwrap_or(now);
+    format!(
+        "Contact: mailto:security@mixed.test\nExpires: {}\n",
+        rfc3339(expires)
+    )
+}
+
+/// RFC 8461 policy for `mixed.test`.
+pub const MIXED_MTA_STS: &str =
+    "version: STSv1\r\nmode: enforce\r\nmx: mail.mixed.test\r\nmax_age: 86400\r\n";
+
+/// `https://mixed.test` (and `mta-sts.mixed.test`): some headers, no CSP.
+pub fn mixed(now: DateTime<Utc>) -> Router {
+    let security_txt = mixed_security_txt(now);
     let router = Router::new()
         .route(
             "/",
             get(|| async {
-                let cookie = format!("sessionid={}; Path=/; HttpOnly", random_token());
+                let cookie = format!("sessionid={}; Path=/; Secure; HttpOnly", random_token());
                 let page = "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Mixed Test Ltd.</title>\n\
                             <script src=\"/app.js\"></script>\n</head>\n<body>\n<h1>mixed.test</h1>\n<p>Half done.</p>\n</body>\n</html>\n";
                 ([(SET_COOKIE, cookie)], html(page.to_string())).into_response()
             }),
         )
         .route("/app.js", get(|| async { typed("application/javascript; charset=utf-8", APP_JS) }))
+        .route(
+            "/.well-known/security.txt",
+            get(move || {
+                let body = security_txt.clone();
+                async move { typed("text/plain; charset=utf-8", body) }
+            }),
+        )
+        .route(
+            "/.well-known/mta-sts.txt",
+            get(|| async { typed("text/plain", MIXED_MTA_STS) }),
+        )
         .fallback(not_found);
     with_headers(router, MIXED_HEADERS)
 }

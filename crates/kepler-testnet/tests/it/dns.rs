@@ -110,6 +110,7 @@ async fn every_fixture_resolves_as_documented() {
     if has_ipv6() {
         check(&r, "strong.test.", AAAA, Ok(&["::1"])).await;
         check(&r, "ns2.strong.test.", AAAA, Ok(&["::1"])).await;
+        check(&r, "ns1.test.", AAAA, Ok(&["::1"])).await;
     }
     check(&r, "mixed.test.", A, Ok(&["127.0.10.20"])).await;
     check(&r, "mixed.test.", AAAA, Ok(&[])).await;
@@ -128,7 +129,21 @@ async fn every_fixture_resolves_as_documented() {
         Ok(&["v=DMARC1; p=none; rua=mailto:dmarc@mixed.test"]),
     )
     .await;
-    check(&r, "_mta-sts.mixed.test.", TXT, Err("NXDOMAIN")).await;
+    check(
+        &r,
+        "_mta-sts.mixed.test.",
+        TXT,
+        Ok(&["v=STSv1; id=20261101T000000"]),
+    )
+    .await;
+    check(&r, "mta-sts.mixed.test.", A, Ok(&["127.0.10.20"])).await;
+    check(
+        &r,
+        "_smtp._tls.mixed.test.",
+        TXT,
+        Ok(&["v=TLSRPTv1; rua=mailto:tlsrpt@mixed.test"]),
+    )
+    .await;
     check(&r, "weak.test.", A, Ok(&["127.0.10.30"])).await;
     check(&r, "weak.test.", TXT, Ok(&[])).await;
     check(&r, "weak.test.", MX, Ok(&[])).await;

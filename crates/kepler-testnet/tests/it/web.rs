@@ -219,13 +219,27 @@ async fn mixed_has_gaps() {
     assert_eq!(response.status, 200);
     assert_eq!(
         response.header("strict-transport-security"),
-        Some("max-age=300")
+        Some("max-age=31536000")
     );
     assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(response.header("x-frame-options"), Some("SAMEORIGIN"));
     assert_eq!(response.header("content-security-policy"), None);
-    assert_eq!(response.header("x-frame-options"), None);
+    assert_eq!(response.header("referrer-policy"), None);
     let cookie = response.header("set-cookie").expect("a cookie");
-    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let policy = https_get(
+        &net.net,
+        MIXED,
+        "mta-sts.mixed.test",
+        "/.well-known/mta-sts.txt",
+    )
+    .await
+    .expect("the MTA-STS policy host shares mixed.test's certificate");
+    assert_eq!(policy.status, 200);
+    let security = https_get(&net.net, MIXED, "mixed.test", "/.well-known/security.txt")
+        .await
+        .expect("security.txt");
+    assert_eq!(security.status, 200);
     net.net.shutdown().await;
 }
 
