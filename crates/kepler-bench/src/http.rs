@@ -1,0 +1,233 @@
+//! The HTTP paths of a real `kepler serve` under wrk: `/healthz` (the
+//! baseline), a cached hit and cold admissions, on each store backend.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use kepler_testnet::{Testnet, TestnetOptions};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::HttpArgs;
+use crate::server::{self, Backend, Server};
+use crate::wrk::{self, Load, Options, Scenario};
+
+/// Everything measured on one backend.
+#[derive(Debug, Clone)]
+pub struct HttpResult {
+    pub backend: Backend,
+    /// `/healthz` before and after the other runs: their mean is the
+    /// baseline, their spread shows how noisy the machine was.
+    pub healthz: [Load; 2],
+    pub cached: Load,
+    pub cold: Load,
+    /// Cold calls the store counted during the cold run (from `/v1/usage`).
+    pub cold_counted: u64,
+    /// Resident set of the API process, idle after start, in KiB.
+    pub rss_idle_kib: Option<u64>,
+}
+
+impl HttpResult {
+    pub fn baseline(&self) -> f64 {
+        (self.healthz[0].throughput() + self.healthz[1].throughput()) / 2.0
+    }
+}
+
+pub async fn run(args: &HttpArgs) -> anyhow::Result<Vec<HttpResult>> {
+    anyhow::ensure!(
+        args.kepler.is_file(),
+        "{} not found: build it first (cargo build --release -p kepler)",
+        args.kepler.display()
+    );
+    let mut results = Vec::new();
+    for &backend in &args.backends {
+        results.push(run_backend(args, backend).await?);
+    }
+    Ok(results)
+}
+
+async fn run_backend(args: &HttpArgs, backend: Backend) -> anyhow::Result<HttpResult> {
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let net = Testnet::start(TestnetOptions::in_dir(dir.path()))
+        .await
+        .context("starting the test network")?;
+    let database = Database::create(backend, dir.path(), &args.postgres).await?;
+    let result = measure(args, backend, dir.path(), &net, &database.url).await;
+    database.drop().await;
+    net.shutdown().await;
+    result
+}
+
+async fn measure(
+    args: &HttpArgs,
+    backend: Backend,
+    dir: &Path,
+    net: &Testnet,
+    database_url: &str,
+) -> anyhow::Result<HttpResult> {
+    let kepler = args.kepler.as_path();
+    let config = server::write_config(dir, database_url, &net.engine_config_toml())?;
+    server::admin(kepler, &config, &["migrate"]).await.ok();
+    let account = server::admin(
+        kepler,
+        &config,
+        &[
+            "admin",
+            "account",
+            "create",
+            "--name",
+            "bench",
+            "--tier",
+            "enterprise",
+        ],
+    )
+    .await?;
+    let account_id = account["account_id"].as_str().context("account_id")?;
+    let key = server::admin(
+        kepler,
+        &config,
+        &["admin", "key", "create", "--account", account_id],
+    )
+    .await?;
+    let key = key["key"].as_str().context("key")?.to_owned();
+
+    // Seed the record the cached-hit run reads, with a real engine run.
+    let seeder = Server::start(kepler, &config, true, dir.join("seed.log")).await?;
+    score_cold(&seeder.base_url, &key, "strong.test").await?;
+    seeder.stop().await?;
+
+    // Measure an API-only node, so no engine run competes for the CPU.
+    let api = Server::start(kepler, &config, false, dir.join("api.log")).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle_kib = api.rss_kib();
+    let options = Options {
+        threads: args.threads,
+        connections: args.connections,
+        duration: args.duration,
+    };
+    let run_id = format!(
+        "r{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let env = [
+        ("KEPLER_BENCH_KEY", key.as_str()),
+        ("KEPLER_BENCH_DOMAIN", "strong.test"),
+        ("KEPLER_BENCH_RUN", run_id.as_str()),
+    ];
+    let base = api.base_url.clone();
+    let load = |scenario| wrk::run(scenario, &base, &options, &env, dir);
+    eprintln!("http/{backend}: /healthz");
+    let healthz_before = load(Scenario::Healthz).await?;
+    eprintln!("http/{backend}: cached hit");
+    let cached = load(Scenario::CachedHit).await?;
+    let before = cold_calls(&api.base_url, &key).await?;
+    eprintln!("http/{backend}: cold admission");
+    let cold = load(Scenario::ColdAdmission).await?;
+    let cold_counted = cold_calls(&api.base_url, &key).await? - before;
+    eprintln!("http/{backend}: /healthz again");
+    let healthz_after = load(Scenario::Healthz).await?;
+    api.stop().await?;
+    Ok(HttpResult {
+        backend,
+        healthz: [healthz_before, healthz_after],
+        cached,
+        cold,
+        cold_counted,
+        rss_idle_kib,
+    })
+}
+
+/// Posts a cold request and polls its job until the record exists.
+async fn score_cold(base: &str, key: &str, domain: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let accepted: Value = client
+        .post(format!("{base}/v1/score"))
+        .header("X-API-Key", key)
+        .json(&json!({ "domain": domain }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let job_id = accepted["job_id"].as_str().context("no job_id")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let job: Value = client
+            .get(format!("{base}/v1/jobs/{job_id}"))
+            .header("X-API-Key", key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        match job["status"].as_str() {
+            Some("complete") => return Ok(()),
+            Some("failed") => bail!("seeding {domain} failed: {job}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    bail!("seeding {domain} did not finish within 120 s")
+}
+
+async fn cold_calls(base: &str, key: &str) -> anyhow::Result<u64> {
+    let usage: Value = reqwest::Client::new()
+        .get(format!("{base}/v1/usage"))
+        .header("X-API-Key", key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    usage["month"]["cold_calls"]
+        .as_u64()
+        .with_context(|| format!("no month.cold_calls in {usage}"))
+}
+
+/// The store a run uses: a file in the temp dir, or a fresh PostgreSQL
+/// database dropped afterwards.
+struct Database {
+    url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl Database {
+    async fn create(backend: Backend, dir: &Path, postgres: &str) -> anyhow::Result<Database> {
+        match backend {
+            Backend::Sqlite => Ok(Database {
+                url: format!("sqlite://{}", dir.join("kepler.db").display()),
+                postgres: None,
+            }),
+            Backend::Postgres => {
+                let name = format!("kepler_bench_{}", std::process::id());
+                psql(postgres, &format!("DROP DATABASE IF EXISTS {name}")).await?;
+                psql(postgres, &format!("CREATE DATABASE {name}")).await?;
+                Ok(Database {
+                    url: format!("{}/{name}", postgres.trim_end_matches('/')),
+                    postgres: Some((postgres.to_owned(), name)),
+                })
+            }
+        }
+    }
+
+    async fn drop(self) {
+        if let Some((server, name)) = self.postgres
+            && let Err(err) = psql(&server, &format!("DROP DATABASE IF EXISTS {name}")).await
+        {
+            eprintln!("kepler-bench: could not drop {name}: {err:#}");
+        }
+    }
+}
+
+async fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .arg(format!("{}/postgres", server.trim_end_matches('/')))
+        .arg("--quiet")
+        .arg("--command")
+        .arg(sql)
+        .status()
+        .await
+        .context("running psql")?;
+    anyhow::ensure!(status.success(), "psql {sql:?} failed");
+    Ok(())
+}

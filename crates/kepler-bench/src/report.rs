@@ -1,0 +1,172 @@
+//! The Markdown written to `docs/performance.md`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::HttpArgs;
+use crate::engine::EngineResult;
+use crate::http::HttpResult;
+use crate::wrk::Load;
+
+pub fn page(http: &HttpArgs, http_results: &[HttpResult], engine: &[EngineResult]) -> String {
+    let mut out = String::from("# Performance\n\n");
+    let _ = writeln!(
+        out,
+        "Written by `scripts/bench` on {date} at commit `{rev}`, {cores} CPU cores.\n\
+         These machines are shared and noisy, so every figure is read against a\n\
+         baseline measured in the same run: HTTP paths against `/healthz` on the\n\
+         same server, engine runs against the test network's injected latency.\n\
+         Re-run with `scripts/bench` (it builds release binaries and installs wrk).\n",
+        date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        rev = git_rev(),
+        cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    out += &http_section(http, http_results);
+    out += &engine_section(engine);
+    out
+}
+
+fn git_rev() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn row(out: &mut String, name: &str, load: &Load, baseline: f64) {
+    let _ = writeln!(
+        out,
+        "| {name} | {:.0} | {:.2} | {} | {} | {} | {} |",
+        load.throughput(),
+        load.throughput() / baseline,
+        ms(load.p50),
+        ms(load.p99),
+        load.requests,
+        load.non2xx + load.socket_errors,
+    );
+}
+
+pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
+    let mut out = String::from("## HTTP paths\n\n");
+    let _ = writeln!(
+        out,
+        "A release `kepler serve --no-workers` on a fresh store, driven by wrk\n\
+         ({threads} thread, {conns} connections, {secs} s per run) on the same machine, so the\n\
+         load generator and the server share its cores. The account is on an\n\
+         enterprise tier whose limits are raised out of reach: the limits are\n\
+         computed on every call, never hit. Runs, in order: `/healthz`, cached hit,\n\
+         cold admission, `/healthz` again; the baseline is the mean of the two\n\
+         `/healthz` runs.\n\n\
+         - **cached hit**: `POST /v1/score` for `strong.test`, whose fresh record\n  \
+         a real engine run stored first: authentication, the fresh-record\n  \
+         short-circuit, the JSON record.\n\
+         - **cold admission**: `POST /v1/score` for a new domain every request:\n  \
+         authentication, the admission decision's facts, the cold call, its\n  \
+         cost-log row and the job, in one store transaction; answered 202.\n",
+        threads = args.threads,
+        conns = args.connections,
+        secs = args.duration.as_secs(),
+    );
+    for r in results {
+        let baseline = r.baseline();
+        let _ = writeln!(out, "### {}\n", r.backend);
+        out += "| path | req/s | × `/healthz` | p50 | p99 | requests | errors |\n|---|---|---|---|---|---|---|\n";
+        row(&mut out, "`GET /healthz` (before)", &r.healthz[0], baseline);
+        row(&mut out, "`POST /v1/score` cached hit", &r.cached, baseline);
+        row(
+            &mut out,
+            "`POST /v1/score` cold admission",
+            &r.cold,
+            baseline,
+        );
+        row(&mut out, "`GET /healthz` (after)", &r.healthz[1], baseline);
+        let _ = writeln!(
+            out,
+            "\nCold calls counted by the store during the cold run: {} (wrk saw {} answers;\n\
+             requests still in flight when wrk stops are admitted but not counted by wrk).\n",
+            r.cold_counted, r.cold.requests
+        );
+        if let Some(kib) = r.rss_idle_kib {
+            let _ = writeln!(
+                out,
+                "Resident set of the idle API process after start: {:.1} MiB.\n",
+                kib as f64 / 1024.0
+            );
+        }
+        let cached_ratio = r.cached.throughput() / baseline;
+        let cold_ratio = r.cold.throughput() / baseline;
+        let _ = writeln!(
+            out,
+            "Goals (issue 6): cached hit ≥ 0.70 × `/healthz`: **{:.2}** ({}); cold admission\n\
+             ≥ 0.20 × `/healthz`: **{:.2}** ({}), with p99 ≤ 10 ms: **{}** ({}).\n",
+            cached_ratio,
+            verdict(cached_ratio >= 0.7),
+            cold_ratio,
+            verdict(cold_ratio >= 0.2),
+            ms(r.cold.p99),
+            verdict(r.cold.p99 <= Duration::from_millis(10)),
+        );
+    }
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "not met" }
+}
+
+pub fn engine_section(results: &[EngineResult]) -> String {
+    let mut out = String::from("## The engine: a cold run of `strong.test`\n\n");
+    out += "A release build of the engine in-process against `kepler-testnet`, whose\n\
+            `--latency` delays every DNS answer and every connection's first byte.\n\
+            Each run uses a new engine (no resolver cache carries over), after one\n\
+            warm-up run. *Round trips* is the median wall time divided by the\n\
+            latency: the length of the critical path. *Beyond baseline* subtracts\n\
+            the first (lowest-latency) run's median first, leaving out CPU time.\n\n";
+    out += "| latency | runs | median | min | max | round trips | beyond baseline | grade |\n\
+            |---|---|---|---|---|---|---|---|\n";
+    let baseline = results.first().map(EngineResult::median);
+    for r in results {
+        let median = r.median();
+        let (trips, beyond) = if r.latency.is_zero() {
+            ("—".to_string(), "—".to_string())
+        } else {
+            let l = r.latency.as_secs_f64();
+            let extra = baseline.map_or(median, |b| median.saturating_sub(b));
+            (
+                format!("{:.1}", median.as_secs_f64() / l),
+                format!("{:.1}", extra.as_secs_f64() / l),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {} ms | {} | {} | {} | {} | {trips} | {beyond} | {} |",
+            r.latency.as_millis(),
+            r.walls.len(),
+            ms(median),
+            ms(r.walls[0]),
+            ms(r.walls[r.walls.len() - 1]),
+            r.grade,
+        );
+    }
+    if let Some(worst) = results
+        .iter()
+        .filter(|r| !r.latency.is_zero())
+        .max_by_key(|r| r.latency)
+    {
+        let trips = worst.median().as_secs_f64() / worst.latency.as_secs_f64();
+        let _ = writeln!(
+            out,
+            "\nGoal (issues 3 and 6): ≤ 8 round trips at {} ms: **{trips:.1}** ({}).\n",
+            worst.latency.as_millis(),
+            verdict(trips <= 8.0)
+        );
+    }
+    out
+}
