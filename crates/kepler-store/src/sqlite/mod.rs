@@ -29,6 +29,8 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
+use self::admission::Decided;
+
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotentResponse, Job,
     NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
@@ -196,18 +198,21 @@ impl Store for SqliteStore {
         // ones that matter for exactness stay true for this `now`: records and
         // cost-log rows are only ever added, so a fresh record stays and a full
         // window stays full. Only `Admit` needs the write lock.
+        // The facts are one statement, so they are one consistent snapshot without
+        // an explicit transaction.
         {
-            let mut snapshot = self.reader.begin().await?;
-            if let Some(outcome) = admission::decide_on(&mut snapshot, request).await? {
-                snapshot.commit().await?;
+            let mut conn = self.reader.acquire().await?;
+            if let Decided::Answered(outcome) = admission::decide_on(&mut conn, request).await? {
                 return Ok(outcome);
             }
         }
         // Facts read and call written under one write lock: the limits are exact.
         let mut tx = self.write().await?;
         let outcome = match admission::decide_on(&mut tx, request).await? {
-            Some(outcome) => outcome,
-            None => admission::admit(&mut tx, request).await?,
+            Decided::Answered(outcome) => outcome,
+            Decided::Admit { counts, run } => {
+                admission::admit(&mut tx, request, counts, run).await?
+            }
         };
         tx.commit().await?;
         Ok(outcome)
@@ -219,10 +224,8 @@ impl Store for SqliteStore {
         policy: &TierPolicy,
         now: DateTime<Utc>,
     ) -> Result<UsageSnapshot> {
-        let mut snapshot = self.reader.begin().await?;
-        let usage = admission::usage(&mut snapshot, caller, policy, now).await?;
-        snapshot.commit().await?;
-        Ok(usage)
+        let mut conn = self.reader.acquire().await?;
+        admission::usage(&mut conn, caller, policy, now).await
     }
 
     async fn get_job(&self, account_id: Uuid, job_id: Uuid) -> Result<Option<Job>> {

@@ -6,20 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use crate::Result;
-use crate::time::{from_millis, to_millis, truncate};
-
-/// When the newest record of `domain` was scored.
-pub(super) async fn newest_scored_at(
-    conn: &mut SqliteConnection,
-    domain: &str,
-) -> Result<Option<DateTime<Utc>>> {
-    let ms: Option<i64> =
-        sqlx::query_scalar("SELECT scored_at FROM records WHERE domain = ? ORDER BY scored_at DESC, record_id DESC LIMIT 1")
-            .bind(domain)
-            .fetch_optional(conn)
-            .await?;
-    ms.map(from_millis).transpose()
-}
+use crate::time::{to_millis, truncate};
 
 /// The newest record of `domain`, marked `cached: true`.
 pub(super) async fn latest(
@@ -33,10 +20,14 @@ pub(super) async fn latest(
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let body: String = row.try_get("body")?;
+    parse_cached(row.try_get("body")?).map(Some)
+}
+
+/// A stored record body, as served from storage (`cached: true`).
+pub(super) fn parse_cached(body: String) -> Result<ScoreRecord> {
     let mut record: ScoreRecord = serde_json::from_str(&body)?;
     record.cached = true;
-    Ok(Some(record))
+    Ok(record)
 }
 
 /// Stores a record as scored (`cached: false`, `scored_at` at millisecond precision)
