@@ -40,25 +40,22 @@ pub fn check(
     }
 }
 
-/// A passing check: no points lost, nothing to change.
-pub fn pass(id: &str, evidence: impl Into<String>) -> Check {
-    check(id, CheckStatus::Pass, 0, evidence, "")
+/// A passing check: no points lost. `recommendation` says how to keep it so
+/// (what would break it, or the next step up).
+pub fn pass(id: &str, evidence: impl Into<String>, recommendation: impl Into<String>) -> Check {
+    check(id, CheckStatus::Pass, 0, evidence, recommendation)
 }
 
-/// An informational check: no points either way.
-pub fn info(id: &str, evidence: impl Into<String>) -> Check {
-    check(id, CheckStatus::Info, 0, evidence, "")
+/// An informational check: no points either way. `recommendation` says what
+/// the information means for the owner.
+pub fn info(id: &str, evidence: impl Into<String>, recommendation: impl Into<String>) -> Check {
+    check(id, CheckStatus::Info, 0, evidence, recommendation)
 }
 
 /// A check the probe could not perform: shown as such and free of charge.
-pub fn error(id: &str, evidence: impl Into<String>) -> Check {
-    check(
-        id,
-        CheckStatus::Error,
-        0,
-        evidence,
-        "Nothing to change on your side if this is transient; the check is scored again on the next run.",
-    )
+/// `recommendation` says what to look at on the owner's side if it persists.
+pub fn error(id: &str, evidence: impl Into<String>, recommendation: impl Into<String>) -> Check {
+    check(id, CheckStatus::Error, 0, evidence, recommendation)
 }
 
 /// The category score of deduction-style checks: `clamp(100 + Σ points, 0, 100)`,
@@ -100,7 +97,11 @@ pub fn timed_out(id: CategoryId, limit: Duration) -> Category {
         id,
         score: None,
         weight: id.weight(),
-        checks: vec![error(&format!("{}-probe", id.as_str()), evidence)],
+        checks: vec![error(
+            &format!("{}-probe", id.as_str()),
+            evidence,
+            "If this repeats on later runs, check that your name servers and web servers answer promptly from outside your network.",
+        )],
     }
 }
 
@@ -110,6 +111,21 @@ pub fn humanize(d: Duration) -> String {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
+    }
+}
+
+/// Test helper: every check of `cat` tells the owner something to act on,
+/// whatever its status (issue 3: pass and info checks recommend too).
+#[cfg(test)]
+pub fn assert_every_check_recommends(cat: &Category) {
+    for c in &cat.checks {
+        assert!(
+            !c.recommendation.trim().is_empty(),
+            "{}/{} ({:?}) has no recommendation: {c:#?}",
+            cat.id.as_str(),
+            c.id,
+            c.status
+        );
     }
 }
 

@@ -54,12 +54,17 @@ fn list(items: &[String]) -> String {
 fn addresses(e: &DnsEvidence) -> Check {
     let all = e.addresses.addresses();
     if all.is_empty() {
-        info("addresses", format!("{} has no A or AAAA record", e.domain))
+        info(
+            "addresses",
+            format!("{} has no A or AAAA record", e.domain),
+            "Nothing is served at this name; add A and AAAA records if it should host a site, or keep it so while it is parked.",
+        )
     } else {
         let shown: Vec<String> = all.iter().map(ToString::to_string).collect();
         info(
             "addresses",
             format!("{} resolves to {}", e.domain, list(&shown)),
+            "These are the servers visitors reach; remove addresses you no longer run, since a stale one can be taken over.",
         )
     }
 }
@@ -70,6 +75,7 @@ fn dnssec(e: &DnsEvidence) -> Check {
         DnssecStatus::Secure => pass(
             "dnssec",
             format!("secure: {basis} validated from the trust anchor"),
+            "Keep signatures fresh (automatic re-signing) and roll keys with the registrar's DS record in step.",
         ),
         DnssecStatus::Insecure => check(
             "dnssec",
@@ -90,6 +96,7 @@ fn dnssec(e: &DnsEvidence) -> Check {
         DnssecStatus::Indeterminate => error(
             "dnssec",
             format!("the validating resolver could not determine the status of {basis}"),
+            "If this repeats, check that every name server answers DNSKEY and DS queries over UDP and TCP.",
         ),
     }
 }
@@ -99,10 +106,16 @@ fn ipv6_web(e: &DnsEvidence) -> Check {
     let v4 = has(&e.addresses.v4);
     let v6 = has(&e.addresses.v6);
     match (v4, v6, &e.addresses.v6) {
-        (_, true, _) => pass("ipv6-web", format!("{} has an AAAA record", e.domain)),
-        (_, false, Err(err @ (LookupError::Timeout | LookupError::Failed(_)))) => {
-            error("ipv6-web", format!("the AAAA look-up failed: {err}"))
-        }
+        (_, true, _) => pass(
+            "ipv6-web",
+            format!("{} has an AAAA record", e.domain),
+            "Keep the AAAA record in step with the A records when you move hosts, and serve the same site on both.",
+        ),
+        (_, false, Err(err @ (LookupError::Timeout | LookupError::Failed(_)))) => error(
+            "ipv6-web",
+            format!("the AAAA look-up failed: {err}"),
+            "If this repeats, check that your name servers answer AAAA queries (an empty answer, not a timeout or SERVFAIL).",
+        ),
         (true, false, _) => check(
             "ipv6-web",
             CheckStatus::Fail,
@@ -113,6 +126,7 @@ fn ipv6_web(e: &DnsEvidence) -> Check {
         (false, false, _) => info(
             "ipv6-web",
             format!("{} has no address records: nothing is served", e.domain),
+            "IPv6 does not apply while nothing is served; publish an AAAA record with any A record you add later.",
         ),
     }
 }
@@ -121,9 +135,19 @@ fn ipv6_nameservers(e: &DnsEvidence) -> Check {
     let ns = match &e.ns {
         Ok(ns) => ns,
         Err(err) if err.is_void() => {
-            return info("ipv6-nameservers", "no name servers found (see ns-count)");
+            return info(
+                "ipv6-nameservers",
+                "no name servers found (see ns-count)",
+                "Name servers' IPv6 cannot be judged without a delegation; fix ns-count first.",
+            );
         }
-        Err(err) => return error("ipv6-nameservers", format!("the NS look-up failed: {err}")),
+        Err(err) => {
+            return error(
+                "ipv6-nameservers",
+                format!("the NS look-up failed: {err}"),
+                "If this repeats, check that the parent zone delegates the domain and its name servers answer NS queries.",
+            );
+        }
     };
     let with_v6: Vec<String> = e
         .ns_ipv6
@@ -147,10 +171,15 @@ fn ipv6_nameservers(e: &DnsEvidence) -> Check {
         }
     );
     match with_v6.len() {
-        n if n >= 2 => pass("ipv6-nameservers", evidence),
+        n if n >= 2 => pass(
+            "ipv6-nameservers",
+            evidence,
+            "Keep at least two name servers with IPv6 addresses; check again whenever you change DNS provider.",
+        ),
         _ if failed => error(
             "ipv6-nameservers",
             format!("{evidence}; some AAAA look-ups failed"),
+            "If this repeats, check that the zone holding your name servers' host names answers AAAA queries.",
         ),
         1 => check(
             "ipv6-nameservers",
@@ -179,6 +208,7 @@ fn ns_count(e: &DnsEvidence) -> Check {
                 ns.zone,
                 list(&ns.names)
             ),
+            "Keep at least two name servers on different networks, serving the same zone (same SOA serial).",
         ),
         Ok(ns) => check(
             "ns-count",
@@ -194,7 +224,11 @@ fn ns_count(e: &DnsEvidence) -> Check {
             format!("no NS records at or above {}", e.domain),
             "Delegate the domain to at least two name servers.",
         ),
-        Err(err) => error("ns-count", format!("the NS look-up failed: {err}")),
+        Err(err) => error(
+            "ns-count",
+            format!("the NS look-up failed: {err}"),
+            "If this repeats, check that the parent zone delegates the domain and its name servers answer NS queries.",
+        ),
     }
 }
 
@@ -213,7 +247,13 @@ fn caa_check(e: &DnsEvidence) -> Check {
                 "Publish CAA records naming the CAs you use, e.g. `0 issue \"letsencrypt.org\"`, and an iodef contact.",
             );
         }
-        Err(err) => return error("caa", format!("the CAA look-up failed: {err}")),
+        Err(err) => {
+            return error(
+                "caa",
+                format!("the CAA look-up failed: {err}"),
+                "If this repeats, check that your name servers answer CAA queries; some old servers fail on record types they do not know.",
+            );
+        }
     };
     let shown: Vec<String> = records
         .iter()
@@ -243,7 +283,11 @@ fn caa_check(e: &DnsEvidence) -> Check {
             "Add an `issue` record naming the CA you use.",
         )
     } else {
-        pass("caa", evidence)
+        pass(
+            "caa",
+            evidence,
+            "Update the CAA records before you switch or add a certificate authority, or its issuance will be refused.",
+        )
     }
 }
 
@@ -255,6 +299,7 @@ fn soa(e: &DnsEvidence) -> Check {
                 "SOA of {}: primary {}, contact {}, serial {}, refresh {}, retry {}, expire {}, negative TTL {}",
                 s.zone, s.mname, s.rname, s.serial, s.refresh, s.retry, s.expire, s.minimum
             ),
+            "Increase the SOA serial with every change so secondary servers pick it up, and keep the contact mailbox read.",
         ),
         Err(err) if err.is_void() => check(
             "soa",
@@ -263,7 +308,11 @@ fn soa(e: &DnsEvidence) -> Check {
             format!("no SOA record at or above {}", e.domain),
             "Every zone needs an SOA record; check the zone file at your DNS provider.",
         ),
-        Err(err) => error("soa", format!("the SOA look-up failed: {err}")),
+        Err(err) => error(
+            "soa",
+            format!("the SOA look-up failed: {err}"),
+            "If this repeats, check that your name servers answer SOA queries for the zone.",
+        ),
     }
 }
 
@@ -273,6 +322,7 @@ mod tests {
 
     use super::*;
     use crate::dns::ZoneNs;
+    use crate::model::assert_every_check_recommends;
     use crate::net::{AddressLookup, CaaRecord, SoaRecord};
 
     fn ips(list: &[&str]) -> Result<Vec<IpAddr>, LookupError> {
@@ -333,6 +383,7 @@ mod tests {
     fn a_strong_zone_gets_full_marks() {
         let cat = score(&strong());
         assert_eq!(cat.score, Some(100), "{:#?}", cat.checks);
+        assert_every_check_recommends(&cat);
         assert!(
             cat.checks
                 .iter()
@@ -449,6 +500,7 @@ mod tests {
             edit(&mut e);
             let cat = score(&e);
             assert_eq!(points_of(&cat, id), (status, pts), "{id}");
+            assert_every_check_recommends(&cat);
             let expected = u32::try_from(100 + pts).expect("non-negative");
             assert_eq!(cat.score, Some(expected), "{id}: {:#?}", cat.checks);
         }
@@ -473,6 +525,7 @@ mod tests {
         };
         let cat = score(&e);
         assert_eq!(points_of(&cat, "ipv6-web"), (CheckStatus::Info, 0));
+        assert_every_check_recommends(&cat);
         assert_eq!(cat.score, Some(100));
     }
 
@@ -500,5 +553,6 @@ mod tests {
             cat.checks
         );
         assert_eq!(cat.score, None);
+        assert_every_check_recommends(&cat);
     }
 }

@@ -107,15 +107,24 @@ fn mx(e: &MailEvidence) -> Check {
             .join(", ")
     };
     match &e.mx {
-        MxEvidence::LookupFailed(err) => error("mx", format!("the MX look-up failed: {err}")),
+        MxEvidence::LookupFailed(err) => error(
+            "mx",
+            format!("the MX look-up failed: {err}"),
+            "If this repeats, check that your name servers answer MX queries for the domain.",
+        ),
         MxEvidence::Null => pass(
             "mx",
             format!(
                 "null MX (0 .): {} declares that it takes no mail (RFC 7505)",
                 e.domain
             ),
+            "Keep the null MX while the domain takes no mail; replace it with real MX records before you start receiving.",
         ),
-        MxEvidence::Hosts(records) => pass("mx", format!("MX: {}", list(records))),
+        MxEvidence::Hosts(records) => pass(
+            "mx",
+            format!("MX: {}", list(records)),
+            "Keep every MX host answering on port 25 with STARTTLS, and update the MTA-STS policy when you change them.",
+        ),
         MxEvidence::None => check(
             "mx",
             CheckStatus::Warn,
@@ -142,7 +151,11 @@ fn mx(e: &MailEvidence) -> Check {
 fn spf(e: &SpfEvidence) -> Vec<Check> {
     let (record, tally) = match e {
         SpfEvidence::LookupFailed(err) => {
-            return vec![error("spf", format!("the TXT look-up failed: {err}"))];
+            return vec![error(
+                "spf",
+                format!("the TXT look-up failed: {err}"),
+                "If this repeats, check that your name servers answer TXT queries for the domain.",
+            )];
         }
         SpfEvidence::Missing => {
             return vec![check(
@@ -178,7 +191,11 @@ fn spf(e: &SpfEvidence) -> Vec<Check> {
         SpfEvidence::Found { record, tally } => (record, tally),
     };
     vec![
-        pass("spf", format!("one SPF record: {record:?}")),
+        pass(
+            "spf",
+            format!("one SPF record: {record:?}"),
+            "Keep a single SPF record; add new senders with include: and stay under 10 DNS look-ups.",
+        ),
         spf_all(tally),
         spf_lookups(tally),
         spf_voids(tally),
@@ -202,7 +219,11 @@ fn spf_all(t: &Tally) -> Check {
         qualifier.symbol()
     );
     match qualifier {
-        Qualifier::Fail => pass("spf-all", seen),
+        Qualifier::Fail => pass(
+            "spf-all",
+            seen,
+            "Keep `-all`; list every new sending service before it sends, or its mail fails SPF.",
+        ),
         Qualifier::SoftFail => check(
             "spf-all",
             CheckStatus::Warn,
@@ -242,7 +263,11 @@ fn spf_lookups(t: &Tally) -> Check {
         incomplete_note(t)
     );
     if t.lookups <= 10 {
-        pass("spf-lookups", format!("{seen}; the limit is 10"))
+        pass(
+            "spf-lookups",
+            format!("{seen}; the limit is 10"),
+            "Recount after every new include: (providers' includes nest); use ip4:/ip6: for your own servers.",
+        )
     } else {
         check(
             "spf-lookups",
@@ -263,7 +288,11 @@ fn spf_voids(t: &Tally) -> Check {
         incomplete_note(t)
     );
     if t.voids <= 2 {
-        pass("spf-void-lookups", format!("{seen}; the limit is 2"))
+        pass(
+            "spf-void-lookups",
+            format!("{seen}; the limit is 2"),
+            "Remove include:, a and mx terms as soon as their target names stop existing.",
+        )
     } else {
         check(
             "spf-void-lookups",
@@ -287,6 +316,7 @@ fn spf_includes(t: &Tally) -> Check {
         pass(
             "spf-includes",
             format!("every include/redirect resolves to one valid record (followed: {followed})"),
+            "When a provider renames or retires its SPF include, update yours at once: a broken include fails every message.",
         )
     } else {
         let seen: Vec<String> = t.problems.iter().map(ToString::to_string).collect();
@@ -302,7 +332,11 @@ fn spf_includes(t: &Tally) -> Check {
 
 fn spf_ptr(t: &Tally) -> Check {
     if t.ptr_used.is_empty() {
-        pass("spf-ptr", "no `ptr` mechanism")
+        pass(
+            "spf-ptr",
+            "no `ptr` mechanism",
+            "Keep `ptr` out of the record; list senders with ip4:, ip6: or include:.",
+        )
     } else {
         check(
             "spf-ptr",
@@ -322,6 +356,7 @@ fn dmarc(e: &MailEvidence) -> Vec<Check> {
             return vec![error(
                 "dmarc",
                 format!("the _dmarc TXT look-up failed: {err}"),
+                "If this repeats, check that your name servers answer TXT queries for _dmarc names.",
             )];
         }
         RecordLookup::Missing => {
@@ -366,7 +401,11 @@ fn dmarc(e: &MailEvidence) -> Vec<Check> {
         format!("_dmarc.{at}")
     };
     vec![
-        pass("dmarc", format!("{source}: {record:?}")),
+        pass(
+            "dmarc",
+            format!("{source}: {record:?}"),
+            "Keep exactly one record at _dmarc; edit its tags in place rather than adding a second record.",
+        ),
         dmarc_policy(parsed, d.inherited),
         dmarc_subdomains(parsed),
         dmarc_pct(parsed),
@@ -392,6 +431,7 @@ fn dmarc_policy(r: &DmarcRecord, inherited: bool) -> Check {
         Some(Policy::Reject) => pass(
             "dmarc-policy",
             format!("{how}=reject: failing mail is refused"),
+            "Keep p=reject; authenticate every new sending service with SPF or DKIM before it goes live.",
         ),
         Some(Policy::Quarantine) => check(
             "dmarc-policy",
@@ -419,10 +459,15 @@ fn dmarc_subdomains(r: &DmarcRecord) -> Check {
             format!("sp={sp} is weaker than p={p}: subdomains are easier to spoof"),
             "Set `sp` to the same policy as `p` (or drop it: subdomains then inherit `p`).",
         ),
-        (_, Some(sp)) => pass("dmarc-subdomain-policy", format!("subdomains get {sp}")),
+        (_, Some(sp)) => pass(
+            "dmarc-subdomain-policy",
+            format!("subdomains get {sp}"),
+            "Keep sp at least as strict as p; a subdomain that sends mail needs its own SPF and DKIM.",
+        ),
         (_, None) => info(
             "dmarc-subdomain-policy",
             "no policy for subdomains (no p or sp tag)",
+            "Subdomains get no policy until the record has one: adding p (see dmarc-policy) covers them too.",
         ),
     }
 }
@@ -430,11 +475,16 @@ fn dmarc_subdomains(r: &DmarcRecord) -> Check {
 fn dmarc_pct(r: &DmarcRecord) -> Check {
     let enforcing = matches!(r.p, Some(Policy::Quarantine | Policy::Reject));
     if r.pct == 100 {
-        pass("dmarc-pct", "pct=100: the policy covers all failing mail")
+        pass(
+            "dmarc-pct",
+            "pct=100: the policy covers all failing mail",
+            "Keep pct at 100 (or leave it out): a lower value lets part of the failing mail through.",
+        )
     } else if !enforcing {
         info(
             "dmarc-pct",
             format!("pct={} (no effect without an enforcing policy)", r.pct),
+            "pct counts only once p is quarantine or reject; set it to 100 (or remove it) when you enforce.",
         )
     } else {
         check(
@@ -463,6 +513,7 @@ fn dmarc_rua(r: &DmarcRecord) -> Check {
         pass(
             "dmarc-rua",
             format!("aggregate reports go to {}", r.rua.join(", ")),
+            "Read the reports: they list every service sending as the domain and which ones fail SPF or DKIM.",
         )
     }
 }
@@ -471,19 +522,25 @@ fn dmarc_rua(r: &DmarcRecord) -> Check {
 fn mta_sts_checks(e: &MailEvidence) -> Vec<Check> {
     let receives = e.mx.receives_mail();
     if receives == Some(false) {
-        return vec![info("mta-sts", "not applicable: the domain takes no mail")];
+        return vec![info(
+            "mta-sts",
+            "not applicable: the domain takes no mail",
+            "MTA-STS protects incoming mail; publish it with your MX records if the domain starts receiving mail.",
+        )];
     }
     let id = match &e.mta_sts {
         RecordLookup::LookupFailed(err) => {
             return vec![error(
                 "mta-sts",
                 format!("the _mta-sts TXT look-up failed: {err}"),
+                "If this repeats, check that your name servers answer TXT queries for _mta-sts names.",
             )];
         }
         RecordLookup::Missing if receives.is_none() => {
             return vec![info(
                 "mta-sts",
                 "no _mta-sts record; whether the domain takes mail is unknown",
+                "If the domain takes mail, publish `_mta-sts` TXT `v=STSv1; id=...` and a policy file (RFC 8461).",
             )];
         }
         RecordLookup::Missing => {
@@ -524,12 +581,14 @@ fn mta_sts_checks(e: &MailEvidence) -> Vec<Check> {
     let mut checks = vec![pass(
         "mta-sts",
         format!("_mta-sts.{}: v=STSv1, id={id}", e.domain),
+        "Change the id whenever you edit the policy file, or senders keep using their cached copy.",
     )];
     let policy = match &e.mta_sts_policy {
         None => {
             checks.push(error(
                 "mta-sts-policy",
                 "the policy file could not be fetched by this engine",
+                "Check by hand that https://mta-sts.<domain>/.well-known/mta-sts.txt answers 200 with a valid certificate.",
             ));
             return checks;
         }
@@ -553,11 +612,13 @@ fn mta_sts_checks(e: &MailEvidence) -> Vec<Check> {
             policy.max_age,
             policy.mx.join(", ")
         ),
+        "Renew the certificate of mta-sts.<domain> automatically: senders refetch the policy over HTTPS.",
     ));
     checks.push(match policy.mode {
         Mode::Enforce => pass(
             "mta-sts-mode",
             "mode enforce: senders refuse to deliver without valid TLS",
+            "Keep mode enforce; before adding an MX host, list it in the policy and change the id.",
         ),
         Mode::Testing => check(
             "mta-sts-mode",
@@ -578,7 +639,11 @@ fn mta_sts_checks(e: &MailEvidence) -> Vec<Check> {
         checks.push(mta_sts_mx(e, policy));
     }
     checks.push(if policy.max_age >= MTA_STS_MIN_MAX_AGE {
-        pass("mta-sts-max-age", format!("max_age {} s", policy.max_age))
+        pass(
+            "mta-sts-max-age",
+            format!("max_age {} s", policy.max_age),
+            "Keep max_age of a day or more; weeks (e.g. 1209600) protect better, as senders keep the policy even when an attacker blocks its fetch.",
+        )
     } else {
         check(
             "mta-sts-max-age",
@@ -597,7 +662,11 @@ fn mta_sts_checks(e: &MailEvidence) -> Vec<Check> {
 fn mta_sts_mx(e: &MailEvidence, policy: &mta_sts::Policy) -> Check {
     let hosts = e.mx.hosts();
     if hosts.is_empty() {
-        return info("mta-sts-mx", "no MX hosts to compare with the policy");
+        return info(
+            "mta-sts-mx",
+            "no MX hosts to compare with the policy",
+            "The policy's mx lines cannot be checked without MX hosts; list every MX host there when you publish them.",
+        );
     }
     let unmatched: Vec<&String> = hosts
         .iter()
@@ -610,6 +679,7 @@ fn mta_sts_mx(e: &MailEvidence, policy: &mta_sts::Policy) -> Check {
                 "every MX host ({}) matches a policy mx pattern",
                 hosts.join(", ")
             ),
+            "List any new MX host in the policy (and change the id) before it receives mail.",
         )
     } else {
         let names: Vec<&str> = unmatched.iter().map(|s| s.as_str()).collect();
@@ -631,16 +701,22 @@ fn mta_sts_mx(e: &MailEvidence, policy: &mta_sts::Policy) -> Check {
 fn tlsrpt(e: &MailEvidence) -> Check {
     let receives = e.mx.receives_mail();
     if receives == Some(false) {
-        return info("tls-rpt", "not applicable: the domain takes no mail");
+        return info(
+            "tls-rpt",
+            "not applicable: the domain takes no mail",
+            "TLS-RPT reports failed deliveries to you; publish it with your MX records if the domain starts receiving mail.",
+        );
     }
     match &e.tlsrpt {
         RecordLookup::LookupFailed(err) => error(
             "tls-rpt",
             format!("the _smtp._tls TXT look-up failed: {err}"),
+            "If this repeats, check that your name servers answer TXT queries for _smtp._tls names.",
         ),
         RecordLookup::Missing if receives.is_none() => info(
             "tls-rpt",
             "no _smtp._tls record; whether the domain takes mail is unknown",
+            "If the domain takes mail, publish `_smtp._tls` TXT `v=TLSRPTv1; rua=mailto:...` (RFC 8460).",
         ),
         RecordLookup::Missing => check(
             "tls-rpt",
@@ -672,6 +748,7 @@ fn tlsrpt(e: &MailEvidence) -> Check {
         RecordLookup::Found { parsed, .. } => pass(
             "tls-rpt",
             format!("TLS reports go to {}", parsed.join(", ")),
+            "Read the reports: failures there are senders that could not reach your MX hosts over TLS.",
         ),
     }
 }

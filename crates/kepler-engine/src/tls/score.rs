@@ -128,7 +128,15 @@ pub fn score(e: &TlsEvidence) -> (Category, Vec<GradeCap>) {
             .err()
             .map_or_else(String::new, ToString::to_string);
         let evidence = format!("could not look at HTTPS on port {}: {failure}", e.port);
-        let checks = vec![none("tls-https", CheckStatus::Error, evidence, "").check];
+        let checks = vec![
+            none(
+                "tls-https",
+                CheckStatus::Error,
+                evidence,
+                "If this repeats, check that port 443 completes a handshake within a few seconds from outside your network.",
+            )
+            .check,
+        ];
         return (category(None, checks), Vec::new());
     }
     if status != HttpsStatus::Working {
@@ -194,7 +202,12 @@ fn https_working(e: &TlsEvidence) -> Scored {
         Some(h) => format!("handshake completed: {h}"),
         None => "handshake completed".to_owned(),
     };
-    none("tls-https", CheckStatus::Pass, evidence, "")
+    none(
+        "tls-https",
+        CheckStatus::Pass,
+        evidence,
+        "Keep TLS 1.2 and 1.3 on port 443 of every address the name resolves to, IPv4 and IPv6 alike.",
+    )
 }
 
 fn names(list: &[String]) -> String {
@@ -210,7 +223,12 @@ fn certificate_check(e: &TlsEvidence) -> (Scored, bool) {
     let Some(cert) = &e.certificate else {
         let evidence = "the handshake completed but no certificate was recorded".to_owned();
         return (
-            none("tls-certificate", CheckStatus::Error, evidence, ""),
+            none(
+                "tls-certificate",
+                CheckStatus::Error,
+                evidence,
+                "If this repeats, check that the server sends its certificate chain in the handshake.",
+            ),
             false,
         );
     };
@@ -242,7 +260,12 @@ fn certificate_check(e: &TlsEvidence) -> (Scored, bool) {
     if verdict == CertVerdict::Trusted {
         let evidence = format!("certificate trusted for {}: {leaf}", e.domain);
         return (
-            none("tls-certificate", CheckStatus::Pass, evidence, ""),
+            none(
+                "tls-certificate",
+                CheckStatus::Pass,
+                evidence,
+                "Keep sending the full intermediate chain, and add every new host name to the certificate before you publish it.",
+            ),
             false,
         );
     }
@@ -285,7 +308,7 @@ fn expiry_check(e: &TlsEvidence) -> Scored {
             id,
             CheckStatus::Error,
             "the leaf certificate's dates could not be read".to_owned(),
-            "",
+            "Check that the server sends a well-formed leaf certificate; reissue it if its validity dates cannot be read.",
         );
     };
     let not_after = e
@@ -318,7 +341,12 @@ fn expiry_check(e: &TlsEvidence) -> Scored {
             renew,
         )
     } else {
-        none(id, CheckStatus::Pass, evidence, "")
+        none(
+            id,
+            CheckStatus::Pass,
+            evidence,
+            "Renew automatically (ACME) well before notAfter; alert at 14 days.",
+        )
     }
 }
 
@@ -329,7 +357,7 @@ fn key_check(e: &TlsEvidence) -> Scored {
             id,
             CheckStatus::Error,
             "the leaf certificate could not be read".to_owned(),
-            "",
+            "Check that the server sends a well-formed leaf certificate; reissue it if a certificate parser rejects it.",
         );
     };
     let evidence = format!(
@@ -340,7 +368,14 @@ fn key_check(e: &TlsEvidence) -> Scored {
         KeyKind::Rsa | KeyKind::Dsa => leaf.key.bits < MIN_RSA_BITS,
         KeyKind::Ecdsa => leaf.key.bits < MIN_EC_BITS,
         KeyKind::Ed25519 | KeyKind::Ed448 => false,
-        KeyKind::Other(_) => return none(id, CheckStatus::Info, evidence, ""),
+        KeyKind::Other(_) => {
+            return none(
+                id,
+                CheckStatus::Info,
+                evidence,
+                "Kepler does not rate this key type and many clients reject it; ECDSA P-256 or RSA 2048+ works everywhere.",
+            );
+        }
     };
     if weak {
         let recommendation = "Use an ECDSA P-256 key or an RSA key of at least 2048 bits.";
@@ -352,17 +387,30 @@ fn key_check(e: &TlsEvidence) -> Scored {
             recommendation,
         )
     } else {
-        none(id, CheckStatus::Pass, evidence, "")
+        none(
+            id,
+            CheckStatus::Pass,
+            evidence,
+            "Keep this strength or better at each renewal (ECDSA P-256, or RSA of 2048 bits or more), with a fresh key.",
+        )
     }
 }
 
 fn tls13_check(e: &TlsEvidence) -> Scored {
     let id = "tls-1.3";
     match &e.tls13_only {
-        Ok(h) => none(id, CheckStatus::Pass, format!("TLS 1.3 accepted: {h}"), ""),
-        Err(f) if f.is_inconclusive() => {
-            none(id, CheckStatus::Error, format!("TLS 1.3 attempt: {f}"), "")
-        }
+        Ok(h) => none(
+            id,
+            CheckStatus::Pass,
+            format!("TLS 1.3 accepted: {h}"),
+            "Keep TLS 1.3 enabled when you upgrade or replace the server, load balancer or CDN.",
+        ),
+        Err(f) if f.is_inconclusive() => none(
+            id,
+            CheckStatus::Error,
+            format!("TLS 1.3 attempt: {f}"),
+            "If this repeats, check that the server answers a TLS 1.3-only handshake promptly.",
+        ),
         Err(f) => check(
             id,
             CheckStatus::Warn,
@@ -380,18 +428,21 @@ fn tls12_check(e: &TlsEvidence) -> Scored {
             id,
             CheckStatus::Info,
             format!("TLS 1.2 accepted; preferred ECDHE+AEAD suite: {h}"),
-            "",
+            "TLS 1.2 serves clients without TLS 1.3; keep it limited to ECDHE with AEAD suites.",
         ),
-        Err(f) if f.is_inconclusive() => {
-            none(id, CheckStatus::Error, format!("TLS 1.2 attempt: {f}"), "")
-        }
+        Err(f) if f.is_inconclusive() => none(
+            id,
+            CheckStatus::Error,
+            format!("TLS 1.2 attempt: {f}"),
+            "If this repeats, check that the server answers a TLS 1.2 handshake with ECDHE and AES-GCM or ChaCha20.",
+        ),
         Err(f) => none(
             id,
             CheckStatus::Info,
             format!(
                 "TLS 1.2 with ECDHE and AEAD not accepted (clients without TLS 1.3 may fail): {f}"
             ),
-            "",
+            "Clients without TLS 1.3 cannot connect; if they matter, enable TLS 1.2 with ECDHE and AES-GCM or ChaCha20 suites.",
         ),
     }
 }
@@ -422,9 +473,19 @@ fn legacy_check(e: &TlsEvidence) -> Scored {
             recommendation,
         )
     } else if probes.iter().all(|p| p.accepted() == Some(false)) {
-        none(id, CheckStatus::Pass, evidence, "")
+        none(
+            id,
+            CheckStatus::Pass,
+            evidence,
+            "Keep TLS 1.0 and 1.1 off; check the minimum TLS version again after any load balancer or CDN change.",
+        )
     } else {
-        none(id, CheckStatus::Error, evidence, "")
+        none(
+            id,
+            CheckStatus::Error,
+            evidence,
+            "If this repeats, check that the server answers TLS 1.0 and 1.1 handshakes, with an alert if it refuses them.",
+        )
     }
 }
 
@@ -455,62 +516,83 @@ fn tls12_client_suite(e: &TlsEvidence) -> Tls12Given {
     }
 }
 
-fn suite_property_check(
-    id: &str,
-    given: &Tls12Given,
+/// One property a TLS 1.2 client's suite is checked for, and what to tell the owner.
+struct SuiteRule {
+    id: &'static str,
     property: fn(&suites::SuiteInfo) -> bool,
-    lacking: &str,
-    recommendation: &str,
-) -> Scored {
+    lacking: &'static str,
+    /// For a suite that has the property.
+    keep: &'static str,
+    /// For a suite that lacks it.
+    fix: &'static str,
+}
+
+fn suite_property_check(rule: &SuiteRule, given: &Tls12Given) -> Scored {
+    let id = rule.id;
     match given {
         Tls12Given::Suite(suite, who) => {
             let name = suites::name(*suite);
             match suites::lookup(*suite) {
-                Some(info) if property(info) => {
-                    none(id, CheckStatus::Pass, format!("{who} is given {name}"), "")
-                }
+                Some(info) if (rule.property)(info) => none(
+                    id,
+                    CheckStatus::Pass,
+                    format!("{who} is given {name}"),
+                    rule.keep,
+                ),
                 Some(_) => check(
                     id,
                     CheckStatus::Fail,
                     Effect::Cap(B_BAND_CEILING),
-                    format!("{who} is given {name}: {lacking}"),
-                    recommendation,
+                    format!("{who} is given {name}: {}", rule.lacking),
+                    rule.fix,
                 ),
                 None => none(
                     id,
                     CheckStatus::Info,
                     format!("{who} is given the unknown suite {name}"),
-                    "",
+                    "Kepler cannot rate this suite; make sure TLS 1.2 clients get ECDHE with AES-GCM or ChaCha20-Poly1305.",
                 ),
             }
         }
         Tls12Given::NoTls12 => {
             let evidence =
                 "TLS 1.2 is refused; every TLS 1.3 suite has forward secrecy and AEAD".to_owned();
-            none(id, CheckStatus::Pass, evidence, "")
+            none(
+                id,
+                CheckStatus::Pass,
+                evidence,
+                "Only TLS 1.3 clients connect; if older ones matter, enable TLS 1.2 with ECDHE and AEAD suites only.",
+            )
         }
-        Tls12Given::Unknown(why) => none(id, CheckStatus::Error, why.clone(), ""),
+        Tls12Given::Unknown(why) => none(
+            id,
+            CheckStatus::Error,
+            why.clone(),
+            "If this repeats, check that the server answers a browser-like TLS 1.2 handshake promptly.",
+        ),
     }
 }
 
 fn forward_secrecy_check(given: &Tls12Given) -> Scored {
-    suite_property_check(
-        "tls-forward-secrecy",
-        given,
-        |s| s.forward_secret,
-        "RSA key exchange, no forward secrecy",
-        "Prefer ECDHE key exchange for TLS 1.2 and disable TLS_RSA_* suites.",
-    )
+    let rule = SuiteRule {
+        id: "tls-forward-secrecy",
+        property: |s| s.forward_secret,
+        lacking: "RSA key exchange, no forward secrecy",
+        keep: "Keep ECDHE suites first for TLS 1.2; do not re-enable TLS_RSA_* suites for old clients.",
+        fix: "Prefer ECDHE key exchange for TLS 1.2 and disable TLS_RSA_* suites.",
+    };
+    suite_property_check(&rule, given)
 }
 
 fn aead_check(given: &Tls12Given) -> Scored {
-    suite_property_check(
-        "tls-aead",
-        given,
-        |s| s.aead,
-        "not an AEAD suite (CBC or RC4)",
-        "Prefer AES-GCM or ChaCha20-Poly1305 suites for TLS 1.2.",
-    )
+    let rule = SuiteRule {
+        id: "tls-aead",
+        property: |s| s.aead,
+        lacking: "not an AEAD suite (CBC or RC4)",
+        keep: "Keep AES-GCM and ChaCha20-Poly1305 ahead of any CBC suite in the TLS 1.2 order.",
+        fix: "Prefer AES-GCM or ChaCha20-Poly1305 suites for TLS 1.2.",
+    };
+    suite_property_check(&rule, given)
 }
 
 fn weak_suites_check(e: &TlsEvidence) -> Scored {
@@ -532,13 +614,13 @@ fn weak_suites_check(e: &TlsEvidence) -> Scored {
             format!(
                 "a TLS 1.2 client offering only non-forward-secret or CBC suites is refused: {p}"
             ),
-            "",
+            "Keep TLS_RSA_* and CBC suites off; only clients too old for ECDHE with AEAD are turned away.",
         ),
         _ => none(
             id,
             CheckStatus::Error,
             format!("weak-suite TLS 1.2 client: {p}"),
-            "",
+            "If this repeats, check that the server answers a TLS 1.2 handshake offering only RSA and CBC suites, with an alert if it refuses.",
         ),
     }
 }
@@ -550,7 +632,7 @@ fn alpn_check(e: &TlsEvidence) -> Scored {
             id,
             CheckStatus::Info,
             "HTTP/2 selected via ALPN".to_owned(),
-            "",
+            "Keep HTTP/2 on; the next step is HTTP/3, advertised with an Alt-Svc header.",
         ),
         Some(other) => none(
             id,

@@ -141,6 +141,7 @@ mod scoring {
         let mut e = good();
         (case.change)(&mut e);
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert_eq!(
             category.score, case.score,
             "{}: {:#?}",
@@ -404,6 +405,25 @@ mod scoring {
                 score: Some(100),
                 caps: vec![],
                 statuses: vec![("tls-key", Pass)],
+            },
+            Case {
+                name: "a key type Kepler does not rate: information only",
+                change: |e| {
+                    leaf(e).key = KeyInfo {
+                        kind: KeyKind::Other("1.2.840.10040.4.1.99".into()),
+                        bits: 0,
+                    }
+                },
+                score: Some(100),
+                caps: vec![],
+                statuses: vec![("tls-key", Info)],
+            },
+            Case {
+                name: "an unknown TLS 1.2 suite: information only",
+                change: |e| e.tls12_typical = hello(0x0303, 0x0303, 0x1234),
+                score: Some(100),
+                caps: vec![],
+                statuses: vec![("tls-forward-secrecy", Info), ("tls-aead", Info)],
             },
             Case {
                 name: "untrusted issuer",
@@ -800,6 +820,7 @@ mod live {
         );
 
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert_eq!(category.score, Some(100), "{:#?}", category.checks);
         assert!(caps.is_empty());
         for id in [
@@ -831,6 +852,7 @@ mod live {
         // The handshake still completed, so version and suite are known.
         assert_eq!(e.main.as_ref().map(|h| h.version), Ok(0x0304));
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert_eq!(
             (category.score, caps),
             (Some(0), vec![GradeCap::BadCertificate])
@@ -859,6 +881,7 @@ mod live {
         assert_eq!(cert.verdict, CertVerdict::Expired);
         assert!(cert.days_left.is_some_and(|d| d < -1000));
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert_eq!(
             (category.score, caps),
             (Some(0), vec![GradeCap::BadCertificate])
@@ -920,6 +943,7 @@ mod live {
         );
         assert!(e.certificate.is_none());
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert_eq!((category.score, caps), (Some(0), vec![GradeCap::NoHttps]));
         let https = find(&category.checks, "tls-https");
         assert!(
@@ -968,6 +992,7 @@ mod live {
         assert_eq!(e.tls10.accepted_suite(), Some(0xc013), "{}", e.tls10);
         assert_eq!(e.tls11.accepted(), Some(false), "{}", e.tls11);
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert!(caps.is_empty());
         assert_eq!(
             category.score,
@@ -1005,6 +1030,7 @@ mod live {
             e.main
         );
         let (category, caps) = score(&e);
+        crate::model::assert_every_check_recommends(&category);
         assert_eq!(category.score, None);
         assert!(caps.is_empty());
         assert_eq!(

@@ -377,6 +377,37 @@ async fn every_fixture_gets_the_grade_scoring_md_expects() {
     fx.net.shutdown().await;
 }
 
+/// Issue 3: every check of every category, whatever its status, tells the
+/// owner something to act on (pass and info checks included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_of_every_fixture_carries_a_recommendation() {
+    let fx = Fixture::start().await;
+    let engine = std::sync::Arc::new(fx.engine());
+    let runs = ["strong", "mixed", "weak", "parked"].map(|name| {
+        let engine = engine.clone();
+        tokio::spawn(async move { score(&engine, &format!("{name}.test")).await })
+    });
+    for run in runs {
+        let record = run
+            .await
+            .expect("the run does not panic")
+            .expect("every fixture is scored");
+        for category in &record.categories {
+            for check in &category.checks {
+                assert!(
+                    !check.recommendation.trim().is_empty(),
+                    "{}: {}/{} ({:?}) has no recommendation",
+                    record.domain,
+                    category.id.as_str(),
+                    check.id,
+                    check.status
+                );
+            }
+        }
+    }
+    fx.net.shutdown().await;
+}
+
 #[tokio::test]
 async fn slow_test_probes_stop_at_probe_timeout() {
     let fx = Fixture::start().await;

@@ -7,6 +7,7 @@ use kepler_core::{Category, CheckStatus, Domain};
 use super::points;
 use crate::mail::fake::{FakeDns, FakeWeb};
 use crate::mail::{PolicySource, probe, score};
+use crate::model::assert_every_check_recommends;
 use crate::net::{LookupError, MxRecord};
 
 const POLICY_URL: &str = "https://mta-sts.x.test/.well-known/mta-sts.txt";
@@ -24,7 +25,9 @@ fn run(dns: &FakeDns, web: &FakeWeb) -> Category {
         &domain,
         Duration::from_secs(1),
     ));
-    score(&evidence)
+    let cat = score(&evidence);
+    assert_every_check_recommends(&cat);
+    cat
 }
 
 /// A domain that takes mail and does everything right.
@@ -519,6 +522,7 @@ fn without_a_policy_source_the_policy_check_is_an_error() {
         .expect("runtime");
     let domain = Domain::parse("x.test").expect("domain");
     let cat = score(&rt.block_on(probe(&dns, None, &domain, Duration::from_secs(1))));
+    assert_every_check_recommends(&cat);
     assert_eq!(
         status_and_points(&cat, "mta-sts-policy"),
         (CheckStatus::Error, 0)
