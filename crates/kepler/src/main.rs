@@ -8,6 +8,7 @@ use clap::Parser;
 mod admin;
 mod cli;
 mod config;
+mod progress;
 mod report;
 mod run;
 mod score;

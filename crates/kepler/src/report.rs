@@ -33,7 +33,7 @@ pub async fn scan(config: &Config, args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn explain(reason: kepler_core::FailureReason) -> &'static str {
+pub fn explain(reason: kepler_core::FailureReason) -> &'static str {
     use kepler_core::FailureReason::*;
     match reason {
         DomainNotResolvable => "the name does not exist in DNS",

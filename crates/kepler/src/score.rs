@@ -1,188 +1,120 @@
-//! `kepler score DOMAIN`: the API client's 202-and-poll dance from the command line.
-//! POST, poll the job honouring `Retry-After` (progress on stderr when it is a
-//! terminal), fetch the record, print the same report as `kepler scan`.
+//! `kepler score DOMAIN`: kepler-client posts and polls; this command shows the
+//! progress line on stderr when it is a terminal, prints the same report as
+//! `kepler scan` (or the record with `--json`), and turns failures into one line
+//! and an exit code.
 //!
-//! Exit codes: 0 scored, 2 usage error, 3 the run failed, 4 the API refused, 5 transport error.
+//! Exit codes: 0 scored, 2 usage error, 3 the run failed or did not settle in
+//! time, 4 the API refused (its error code printed), 5 the API was unreachable.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use kepler_core::ScoreRecord;
-use reqwest::StatusCode;
-use serde_json::Value;
+use kepler_client::{Client, Error};
+use kepler_core::FailureReason;
 
 use crate::cli::ScoreArgs;
-use crate::report::{Style, render};
+use crate::progress::Progress;
+use crate::report::{Style, explain, render};
 
-const POLL_DEFAULT: Duration = Duration::from_secs(5);
-const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
-
-fn client() -> anyhow::Result<reqwest::Client> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("cannot set up TLS")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .user_agent(concat!("kepler-cli/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")
-}
-
-/// An API error answer, printed as its stable code.
-fn api_error(status: StatusCode, body: &str) -> ExitCode {
-    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let code = parsed["error"].as_str().unwrap_or("unexpected_response");
-    let detail = parsed["detail"].as_str().unwrap_or(body);
-    eprintln!(
-        "kepler: the API answered {} {code}: {detail}",
-        status.as_u16()
-    );
-    ExitCode::from(4)
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(POLL_DEFAULT, |s| Duration::from_secs(s.clamp(1, 60)))
-}
+const USAGE: u8 = 2;
+const RUN_FAILED: u8 = 3;
+const API_ERROR: u8 = 4;
+const UNREACHABLE: u8 = 5;
 
 pub async fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let Some(key) = args.key.filter(|k| !k.is_empty()) else {
+    let Some(key) = args.key.as_deref().filter(|k| !k.trim().is_empty()) else {
         eprintln!("kepler: give an API key with --key or KEPLER_API_KEY");
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::from(USAGE));
     };
-    let base = args.url.trim_end_matches('/').to_owned();
-    let http = client()?;
-    let transport = |e: reqwest::Error| anyhow::anyhow!("cannot reach {base}: {e}");
-    let posted = http
-        .post(format!("{base}/v1/score"))
-        .header("x-api-key", &key)
-        .json(&serde_json::json!({"domain": args.domain}))
-        .send()
-        .await;
-    let posted = match posted {
-        Ok(response) => response,
-        Err(error) => {
-            eprintln!("kepler: {:#}", transport(error));
-            return Ok(ExitCode::from(5));
-        }
-    };
-    let status = posted.status();
-    let pause = retry_after(posted.headers());
-    let body = posted.text().await.unwrap_or_default();
-    let record: ScoreRecord = match status {
-        StatusCode::OK => {
-            serde_json::from_str(&body).context("the API sent a record Kepler cannot read")?
-        }
-        StatusCode::ACCEPTED => {
-            let job: Value =
-                serde_json::from_str(&body).context("the API sent a job Kepler cannot read")?;
-            let poll_url = job["poll_url"]
-                .as_str()
-                .context("the 202 answer has no poll_url")?
-                .to_owned();
-            match poll(&http, &base, &key, &poll_url, pause).await? {
-                Ok(domain) => {
-                    let fetched = http
-                        .get(format!("{base}/v1/score/{domain}"))
-                        .header("x-api-key", &key)
-                        .send()
-                        .await
-                        .map_err(transport)?;
-                    let status = fetched.status();
-                    let text = fetched.text().await.unwrap_or_default();
-                    if status != StatusCode::OK {
-                        return Ok(api_error(status, &text));
-                    }
-                    serde_json::from_str(&text)
-                        .context("the API sent a record Kepler cannot read")?
-                }
-                Err(code) => return Ok(code),
-            }
-        }
-        other => return Ok(api_error(other, &body)),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
-    } else {
-        print!("{}", render(&record, Style::for_stdout()));
+    let progress = std::io::stderr().is_terminal().then(Progress::start);
+    let mut builder = Client::builder(&args.url, key)
+        .user_agent(concat!("kepler-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(progress) = &progress {
+        builder = builder.on_progress(progress.observer());
     }
-    Ok(ExitCode::SUCCESS)
+    let client = match builder.build() {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("kepler: {error}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    let outcome = client.score(&args.domain).await;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    match outcome {
+        Ok(record) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                print!("{}", render(&record, Style::for_stdout()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let (message, code) = describe(&args.url, &error);
+            eprintln!("kepler: {message}");
+            Ok(ExitCode::from(code))
+        }
+    }
 }
 
-/// Polls until the job settles; `Ok(domain)` when complete.
-async fn poll(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    poll_url: &str,
-    mut pause: Duration,
-) -> anyhow::Result<Result<String, ExitCode>> {
-    let started = Instant::now();
-    let show = std::io::stderr().is_terminal();
-    loop {
-        if started.elapsed() > GIVE_UP_AFTER {
-            if show {
-                eprintln!();
-            }
-            eprintln!(
-                "kepler: the job did not settle within {}s; poll {base}{poll_url} later",
-                GIVE_UP_AFTER.as_secs()
-            );
-            return Ok(Err(ExitCode::from(3)));
+/// The line to print for a failure, and the exit code.
+fn describe(url: &str, error: &Error) -> (String, u8) {
+    match error {
+        Error::JobFailed {
+            domain,
+            failure_reason,
+            ..
+        } => {
+            let why = FailureReason::parse(failure_reason)
+                .map(|reason| format!(" ({})", explain(reason)))
+                .unwrap_or_default();
+            (
+                format!("the run for {domain} failed: {failure_reason}{why}"),
+                RUN_FAILED,
+            )
         }
-        tokio::time::sleep(pause).await;
-        let response = http
-            .get(format!("{base}{poll_url}"))
-            .header("x-api-key", key)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {base}"))?;
-        let status = response.status();
-        pause = retry_after(response.headers()).min(POLL_DEFAULT);
-        let text = response.text().await.unwrap_or_default();
-        if status != StatusCode::OK {
-            return Ok(Err(api_error(status, &text)));
-        }
-        let job: Value =
-            serde_json::from_str(&text).context("the API sent a job Kepler cannot read")?;
-        let state = job["status"].as_str().unwrap_or("unknown");
-        if show {
-            eprint!("\r{state:<9} {:>4}s ", started.elapsed().as_secs());
-            let _ = std::io::stderr().flush();
-        }
-        match state {
-            "complete" => {
-                if show {
-                    eprintln!();
-                }
-                let domain = job["result_ref"]["domain"]
-                    .as_str()
-                    .or(job["domain"].as_str())
-                    .unwrap_or_default();
-                return Ok(Ok(domain.to_owned()));
+        Error::Timeout {
+            job_id,
+            domain,
+            waited,
+        } => (
+            format!(
+                "the run for {domain} did not settle within {}s; it may still: GET {}/v1/jobs/{job_id}",
+                waited.as_secs(),
+                url.trim_end_matches('/')
+            ),
+            RUN_FAILED,
+        ),
+        Error::Transport { source } => (
+            format!("cannot reach {url}: {}", chain(source)),
+            UNREACHABLE,
+        ),
+        other => {
+            let mut message = match other.problem() {
+                Some(problem) => format!("the API answered {problem}"),
+                None => chain(other),
+            };
+            if let Some(wait) = other.retry_after() {
+                message.push_str(&format!(" (retry in {}s)", wait.as_secs()));
             }
-            "failed" => {
-                if show {
-                    eprintln!();
-                }
-                let reason = job["failure_reason"].as_str().unwrap_or("unknown");
-                eprintln!("kepler: the run failed: {reason}");
-                return Ok(Err(ExitCode::from(3)));
-            }
-            _ => {}
+            (message, API_ERROR)
         }
     }
+}
+
+/// An error and its causes on one line (reqwest's own message omits the cause).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = current.source();
+    }
+    parts.join(": ")
 }

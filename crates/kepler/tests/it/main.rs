@@ -1,0 +1,4 @@
+//! The `kepler` binary from the outside.
+
+mod score;
+mod support;
