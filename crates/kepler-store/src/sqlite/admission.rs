@@ -196,7 +196,7 @@ pub(super) struct RunInFlight {
 /// What [`decide_on`] concluded.
 pub(super) enum Decided {
     /// Answered without writing.
-    Answered(AdmissionOutcome),
+    Answered(Box<AdmissionOutcome>),
     /// To be admitted by [`admit`], in the same transaction.
     Admit {
         counts: Counts,
@@ -261,12 +261,12 @@ pub(super) async fn decide_on(
         | Decision::FreeTierSandboxOnly
         | Decision::LimitReached(..) => (None, None),
     };
-    Ok(Decided::Answered(AdmissionOutcome {
+    Ok(Decided::Answered(Box::new(AdmissionOutcome {
         decision,
         record,
         job,
         usage,
-    }))
+    })))
 }
 
 /// Carries out an `Admit` inside the caller's write transaction: the job, its run

@@ -203,13 +203,13 @@ impl Store for SqliteStore {
         {
             let mut conn = self.reader.acquire().await?;
             if let Decided::Answered(outcome) = admission::decide_on(&mut conn, request).await? {
-                return Ok(outcome);
+                return Ok(*outcome);
             }
         }
         // Facts read and call written under one write lock: the limits are exact.
         let mut tx = self.write().await?;
         let outcome = match admission::decide_on(&mut tx, request).await? {
-            Decided::Answered(outcome) => outcome,
+            Decided::Answered(outcome) => *outcome,
             Decided::Admit { counts, run } => {
                 admission::admit(&mut tx, request, counts, run).await?
             }
