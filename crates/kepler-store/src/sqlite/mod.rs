@@ -64,6 +64,7 @@ impl SqliteStore {
             // Every connection would see its own empty database: keep exactly one, forever.
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
@@ -86,8 +87,11 @@ impl SqliteStore {
             })?;
         }
         // WAL is a property of the file: set once by the writer, which connects first.
+        // No ping before each acquire: a connection to a local file cannot go stale
+        // the way a network one can, and the ping is one more hop to its thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(
                 base.clone()
@@ -97,6 +101,7 @@ impl SqliteStore {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            .test_before_acquire(false)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(base)
             .await?;
