@@ -334,7 +334,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
             CheckStatus::Pass,
             0,
             format!("{where_found}."),
-            "Nothing to change.",
+            "Keep serving it at /.well-known/security.txt over HTTPS; check it after site moves or CDN changes.",
         )
     });
 
@@ -371,7 +371,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
             CheckStatus::Pass,
             0,
             format!("Contact: {contacts}"),
-            "Nothing to change.",
+            "Keep each Contact monitored and answered; update the file when the address or team changes.",
         ),
     });
 
@@ -417,7 +417,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
             CheckStatus::Pass,
             0,
             format!("Expires {}.", at.to_rfc3339()),
-            "Nothing to change; renew before it passes.",
+            "Update Expires before it passes (RFC 9116 recommends less than a year ahead) and keep the Contact monitored.",
         ),
     });
 
@@ -434,7 +434,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
             CheckStatus::Pass,
             0,
             format!("Content-Type: {content_type}"),
-            "Nothing to change.",
+            "Keep the server sending text/plain; charset=utf-8 for this file after configuration changes.",
         ),
         (true, false) => check(
             "security-txt-content-type",
@@ -453,7 +453,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
     });
 
     checks.push(match (file.signed, file.signature_block_complete) {
-        (true, true) => check("security-txt-signature", CheckStatus::Info, 0, "OpenPGP cleartext-signed (signature not verified by Kepler).".to_owned(), "Nothing to change."),
+        (true, true) => check("security-txt-signature", CheckStatus::Info, 0, "OpenPGP cleartext-signed (signature not verified by Kepler).".to_owned(), "Re-sign the file each time you edit it (Expires included), and publish the signing key where reporters can find it."),
         (true, false) => check("security-txt-signature", CheckStatus::Warn, 0, "Starts as an OpenPGP signed message but the signature block is missing or unterminated.".to_owned(), "Re-sign the file, or publish it unsigned."),
         (false, _) => check("security-txt-signature", CheckStatus::Info, 0, "Not signed (optional).".to_owned(), "Optionally sign the file with OpenPGP so reporters can check it."),
     });
@@ -477,7 +477,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
             CheckStatus::Pass,
             0,
             format!("Canonical: {canonical}"),
-            "Nothing to change.",
+            "Update Canonical if the file moves, and list every URL it is served from.",
         )
     } else {
         check(
@@ -505,7 +505,7 @@ fn security_txt_checks(lookup: &SecurityTxtLookup, now: DateTime<Utc>) -> Vec<Ch
             CheckStatus::Info,
             0,
             format!("Preferred-Languages: {}", file.preferred_languages[0]),
-            "Nothing to change.",
+            "Reporters will write in these languages; keep the list to those your team reads.",
         ),
         n => check(
             "security-txt-preferred-languages",
@@ -531,7 +531,7 @@ fn rdap_checks(lookup: &RdapLookup, now: DateTime<Utc>) -> Vec<Check> {
                         CheckStatus::Info,
                         0,
                         seen.clone(),
-                        "Nothing to change; the registry's RDAP service could not be reached.",
+                        "Not scored, nothing lost: the registry's RDAP service did not answer; the check is run again on the next scan.",
                     )
                 })
                 .collect();
@@ -539,7 +539,7 @@ fn rdap_checks(lookup: &RdapLookup, now: DateTime<Utc>) -> Vec<Check> {
     };
     let mut checks = Vec::new();
     checks.push(match record.registration {
-        None => check("registration-age", CheckStatus::Info, 0, format!("{url} gives no registration date."), "Nothing to change."),
+        None => check("registration-age", CheckStatus::Info, 0, format!("{url} gives no registration date."), "Not scored: the registry publishes no registration date; your registrar's account shows it."),
         Some(at) => {
             let days = (now - at).num_days();
             let seen = format!("Registered {} ({days} days ago).", at.to_rfc3339());
@@ -548,7 +548,7 @@ fn rdap_checks(lookup: &RdapLookup, now: DateTime<Utc>) -> Vec<Check> {
             } else if days < 365 {
                 check("registration-age", CheckStatus::Warn, points::YOUNG, seen, "A domain under a year old earns trust slowly; nothing to change but time.")
             } else {
-                check("registration-age", CheckStatus::Pass, 0, seen, "Nothing to change.")
+                check("registration-age", CheckStatus::Pass, 0, seen, "Keep auto-renewal and the registrar account's 2FA on.")
             }
         }
     });
@@ -558,7 +558,7 @@ fn rdap_checks(lookup: &RdapLookup, now: DateTime<Utc>) -> Vec<Check> {
             CheckStatus::Info,
             0,
             format!("{url} gives no expiration date."),
-            "Nothing to change.",
+            "Not scored: the registry publishes no expiry date; check it in your registrar account and keep auto-renewal on.",
         ),
         Some(at) => {
             let days = (at - now).num_days();
@@ -588,7 +588,7 @@ fn rdap_checks(lookup: &RdapLookup, now: DateTime<Utc>) -> Vec<Check> {
                     CheckStatus::Pass,
                     0,
                     seen,
-                    "Nothing to change; auto-renewal avoids surprises.",
+                    "Keep auto-renewal on with a valid payment method, and the registrar's contact e-mail monitored.",
                 )
             }
         }
@@ -604,7 +604,7 @@ fn rdap_checks(lookup: &RdapLookup, now: DateTime<Utc>) -> Vec<Check> {
             CheckStatus::Pass,
             0,
             format!("Status: {statuses}"),
-            "Nothing to change.",
+            "Keep the lock on; lift it only for a planned transfer and set it again right after.",
         )
     } else {
         check(

@@ -91,6 +91,15 @@ fn expect(e: &HygieneEvidence, id: &str, status: CheckStatus, points: i32, total
         c.evidence
     );
     assert_eq!(category.score, total, "total with {id}");
+    // Issue 3: every check, whatever its status, recommends something specific.
+    for c in &category.checks {
+        let rec = c.recommendation.trim();
+        assert!(
+            !rec.is_empty() && !rec.starts_with("Nothing to change"),
+            "{}: {rec:?}",
+            c.id
+        );
+    }
     let sum: i32 = category.checks.iter().map(|c| c.points).sum();
     if let Some(total) = total {
         assert_eq!(

@@ -41,7 +41,7 @@ macro_rules! outcomes {
 outcomes! {
     // content-security-policy
     CSP_DEFAULT_SRC_NONE = "csp-implemented-with-no-unsafe-default-src-none", 10, Pass,
-        "CSP in force with default-src 'none' and no unsafe sources.", "Nothing to change.";
+        "CSP in force with default-src 'none' and no unsafe sources.", "Keep the policy in step with the page: add a source only when the page needs it, and watch violation reports (report-to).";
     CSP_NO_UNSAFE = "csp-implemented-with-no-unsafe", 5, Pass,
         "CSP in force without 'unsafe-inline' or 'unsafe-eval' for scripts.", "Consider default-src 'none' and allowing only what each resource type needs.";
     CSP_UNSAFE_STYLE_ONLY = "csp-implemented-with-unsafe-inline-in-style-src-only", 0, Pass,
@@ -65,11 +65,11 @@ outcomes! {
 
     // cookies
     COOKIES_ALL_GOOD_SAMESITE = "cookies-secure-with-httponly-sessions-and-samesite", 5, Pass,
-        "Every cookie is Secure, session cookies are HttpOnly, and every cookie sets SameSite.", "Nothing to change.";
+        "Every cookie is Secure, session cookies are HttpOnly, and every cookie sets SameSite.", "Give every new cookie Secure, SameSite and (for sessions) HttpOnly too; prefer the __Host- prefix for session cookies.";
     COOKIES_ALL_GOOD = "cookies-secure-with-httponly-sessions", 0, Pass,
         "Every cookie is Secure and session cookies are HttpOnly, but some lack SameSite.", "Add SameSite=Lax or Strict to every cookie.";
     COOKIES_NOT_FOUND = "cookies-not-found", 0, Neutral,
-        "No cookies were set.", "Nothing to change.";
+        "No cookies were set.", "If the site starts setting cookies, set Secure and SameSite on each, and HttpOnly on session cookies.";
     COOKIES_NO_SECURE_HSTS = "cookies-without-secure-flag-but-protected-by-hsts", -5, Fail,
         "Some cookies lack Secure, though HSTS keeps them off plain HTTP.", "Add the Secure attribute to every cookie.";
     COOKIES_SESSION_NO_SECURE_HSTS = "cookies-session-without-secure-flag-but-protected-by-hsts", -10, Fail,
@@ -87,21 +87,21 @@ outcomes! {
 
     // cross-origin-resource-sharing
     CORS_NOT_IMPLEMENTED = "cross-origin-resource-sharing-not-implemented", 0, Neutral,
-        "No CORS headers: content is not shared with other origins.", "Nothing to change.";
+        "No CORS headers: content is not shared with other origins.", "Add CORS headers only if another site must read this content, and then name the allowed origins.";
     CORS_PUBLIC = "cross-origin-resource-sharing-implemented-with-public-access", 0, Pass,
-        "Access-Control-Allow-Origin: * shares public content with any origin, without credentials.", "Nothing to change if the content is public.";
+        "Access-Control-Allow-Origin: * shares public content with any origin, without credentials.", "Fine for public content; never add Access-Control-Allow-Credentials, and serve private data from a path without *.";
     CORS_RESTRICTED = "cross-origin-resource-sharing-implemented-with-restricted-access", 0, Pass,
-        "CORS shares content with specific origins only.", "Nothing to change.";
+        "CORS shares content with specific origins only.", "Review the allowed origins when partners change; never reflect the request's Origin unchecked.";
     CORS_UNIVERSAL = "cross-origin-resource-sharing-implemented-with-universal-access", -50, Fail,
         "CORS reflects any Origin and allows credentials: any site can read signed-in visitors' data.", "Allow only a fixed list of origins when credentials are allowed, or use * without Access-Control-Allow-Credentials.";
 
     // redirection
     REDIRECT_ALL_PRELOADED = "redirection-all-redirects-preloaded", 0, Pass,
-        "Every host in the redirect chain is on the HSTS preload list.", "Nothing to change.";
+        "Every host in the redirect chain is on the HSTS preload list.", "Keep includeSubDomains and preload in the HSTS header of every host, or the hosts may be dropped from the list.";
     REDIRECT_TO_HTTPS = "redirection-to-https", 0, Pass,
-        "HTTP redirects to HTTPS on the same host first and ends on HTTPS.", "Nothing to change.";
+        "HTTP redirects to HTTPS on the same host first and ends on HTTPS.", "Keep the redirect permanent (301 or 308); preloading HSTS (hstspreload.org) removes even the first plain-HTTP request.";
     REDIRECT_NO_HTTP = "redirection-not-needed-no-http", 0, Neutral,
-        "Nothing answers on HTTP, so no redirection is needed.", "Nothing to change.";
+        "Nothing answers on HTTP, so no redirection is needed.", "If you open port 80 later, make it redirect to HTTPS on the same host.";
     REDIRECT_OFF_HOST = "redirection-off-host-from-http", -5, Fail,
         "The first redirect from HTTP goes to HTTPS on another host, so this host's HSTS is never set.", "Redirect to HTTPS on the same host first, then to the other host.";
     REDIRECT_NOT_HTTPS_FIRST = "redirection-not-to-https-on-initial-redirection", -10, Fail,
@@ -115,7 +115,7 @@ outcomes! {
 
     // referrer-policy
     REFERRER_PRIVATE = "referrer-policy-private", 5, Pass,
-        "Referrer-Policy is no-referrer, same-origin, strict-origin or strict-origin-when-cross-origin.", "Nothing to change.";
+        "Referrer-Policy is no-referrer, same-origin, strict-origin or strict-origin-when-cross-origin.", "Keep the header on every response, including error pages and redirects.";
     REFERRER_NOT_IMPLEMENTED = "referrer-policy-not-implemented", 0, Pass,
         "No Referrer-Policy (browsers default to strict-origin-when-cross-origin).", "Send Referrer-Policy: strict-origin-when-cross-origin (or stricter) for the bonus.";
     REFERRER_UNSAFE = "referrer-policy-unsafe", -5, Fail,
@@ -125,7 +125,7 @@ outcomes! {
 
     // strict-transport-security
     HSTS_PRELOADED = "hsts-preloaded", 5, Pass,
-        "The domain is on the HSTS preload list.", "Nothing to change.";
+        "The domain is on the HSTS preload list.", "Keep max-age of a year or more with includeSubDomains and preload, and keep HTTPS working on every subdomain.";
     HSTS_SIX_MONTHS = "hsts-implemented-max-age-at-least-six-months", 0, Pass,
         "Strict-Transport-Security max-age is at least six months.", "Consider preloading: includeSubDomains, preload, max-age of a year or more, then submit to hstspreload.org.";
     HSTS_SHORT = "hsts-implemented-max-age-less-than-six-months", -10, Fail,
@@ -141,13 +141,13 @@ outcomes! {
 
     // subresource-integrity
     SRI_ALL_SECURE = "sri-implemented-and-all-scripts-loaded-securely", 5, Pass,
-        "Scripts use SRI and load from the same site over HTTPS.", "Nothing to change.";
+        "Scripts use SRI and load from the same site over HTTPS.", "Update each integrity hash whenever a script file changes, or browsers will block it.";
     SRI_EXTERNAL_SECURE = "sri-implemented-and-external-scripts-loaded-securely", 5, Pass,
-        "External scripts use SRI and load over HTTPS.", "Nothing to change.";
+        "External scripts use SRI and load over HTTPS.", "Pin external scripts to fixed versions and update the integrity hash with each upgrade.";
     SRI_NOT_HTML = "sri-not-implemented-response-not-html", 0, Neutral,
-        "The response is not HTML, so SRI does not apply.", "Nothing to change.";
+        "The response is not HTML, so SRI does not apply.", "If this URL starts serving HTML with external scripts, add integrity attributes to them.";
     SRI_NO_SCRIPTS = "sri-not-implemented-but-no-scripts-loaded", 0, Neutral,
-        "The page loads no scripts.", "Nothing to change.";
+        "The page loads no scripts.", "If the page adds external scripts, load them over https: with integrity attributes.";
     SRI_SAME_ORIGIN = "sri-not-implemented-but-all-scripts-loaded-from-secure-origin", 0, Pass,
         "Scripts load only from the same site.", "Add integrity attributes for the bonus.";
     SRI_EXTERNAL_NO_SRI = "sri-not-implemented-but-external-scripts-loaded-securely", -5, Fail,
@@ -159,7 +159,7 @@ outcomes! {
 
     // x-content-type-options
     XCTO_NOSNIFF = "x-content-type-options-nosniff", 0, Pass,
-        "X-Content-Type-Options: nosniff.", "Nothing to change.";
+        "X-Content-Type-Options: nosniff.", "Keep sending it on every response, and make sure each response's Content-Type is correct.";
     XCTO_NOT_IMPLEMENTED = "x-content-type-options-not-implemented", -5, Fail,
         "No X-Content-Type-Options header.", "Send X-Content-Type-Options: nosniff.";
     XCTO_INVALID = "x-content-type-options-header-invalid", -5, Fail,
@@ -167,9 +167,9 @@ outcomes! {
 
     // x-frame-options
     XFO_VIA_CSP = "x-frame-options-implemented-via-csp", 5, Pass,
-        "Framing is controlled by the CSP frame-ancestors directive.", "Nothing to change.";
+        "Framing is controlled by the CSP frame-ancestors directive.", "Keep frame-ancestors as narrow as the site allows ('none' or 'self' unless others must frame it).";
     XFO_SAMEORIGIN_DENY = "x-frame-options-sameorigin-or-deny", 5, Pass,
-        "X-Frame-Options is DENY or SAMEORIGIN.", "Nothing to change.";
+        "X-Frame-Options is DENY or SAMEORIGIN.", "Also send CSP frame-ancestors ('none' or 'self'), the modern control that supersedes X-Frame-Options.";
     XFO_ALLOW_FROM = "x-frame-options-allow-from-origin", 0, Pass,
         "X-Frame-Options uses ALLOW-FROM, which browsers ignore.", "Use CSP frame-ancestors to allow specific origins.";
     XFO_NOT_IMPLEMENTED = "x-frame-options-not-implemented", -20, Fail,
@@ -179,9 +179,9 @@ outcomes! {
 
     // cross-origin-resource-policy
     CORP_SAME_ORIGIN = "corp-implemented-with-same-origin", 10, Pass,
-        "Cross-Origin-Resource-Policy: same-origin.", "Nothing to change.";
+        "Cross-Origin-Resource-Policy: same-origin.", "Switch a resource to same-site or cross-origin only if other origins must embed it.";
     CORP_SAME_SITE = "corp-implemented-with-same-site", 10, Pass,
-        "Cross-Origin-Resource-Policy: same-site.", "Nothing to change.";
+        "Cross-Origin-Resource-Policy: same-site.", "Use same-origin where subdomains need not embed the resource.";
     CORP_CROSS_ORIGIN = "corp-implemented-with-cross-origin", 0, Pass,
         "Cross-Origin-Resource-Policy: cross-origin (any site may embed).", "Use same-site or same-origin unless other sites must embed this resource.";
     CORP_NOT_IMPLEMENTED = "corp-not-implemented", 0, Neutral,
@@ -191,11 +191,11 @@ outcomes! {
 
     // cross-origin-opener-policy
     COOP_SAME_ORIGIN = "coop-implemented-with-same-origin", 10, Pass,
-        "Cross-Origin-Opener-Policy: same-origin isolates the page from cross-origin openers.", "Nothing to change.";
+        "Cross-Origin-Opener-Policy: same-origin isolates the page from cross-origin openers.", "Test sign-in and payment pop-ups after changes; with COEP too, the page gets cross-origin isolation.";
     COOP_SAME_ORIGIN_ALLOW_POPUPS = "coop-implemented-with-same-origin-allow-popups", 10, Pass,
-        "Cross-Origin-Opener-Policy: same-origin-allow-popups.", "Nothing to change.";
+        "Cross-Origin-Opener-Policy: same-origin-allow-popups.", "Move to same-origin once no pop-up the page opens needs to talk back to it.";
     COOP_NOOPENER_ALLOW_POPUPS = "coop-implemented-with-noopener-allow-popups", 10, Pass,
-        "Cross-Origin-Opener-Policy: noopener-allow-popups.", "Nothing to change.";
+        "Cross-Origin-Opener-Policy: noopener-allow-popups.", "Keep it on pages that open pop-ups; use same-origin on pages that do not.";
     COOP_UNSAFE_NONE = "coop-implemented-with-unsafe-none", 0, Pass,
         "Cross-Origin-Opener-Policy: unsafe-none (the browser default).", "Use same-origin (or same-origin-allow-popups) for the bonus.";
     COOP_NOT_IMPLEMENTED = "coop-not-implemented", 0, Neutral,
@@ -205,9 +205,9 @@ outcomes! {
 
     // cross-origin-embedder-policy
     COEP_REQUIRE_CORP = "coep-implemented-with-require-corp", 10, Pass,
-        "Cross-Origin-Embedder-Policy: require-corp.", "Nothing to change.";
+        "Cross-Origin-Embedder-Policy: require-corp.", "Make every embedded cross-origin resource send CORP or CORS headers, or it will be blocked.";
     COEP_CREDENTIALLESS = "coep-implemented-with-credentialless", 10, Pass,
-        "Cross-Origin-Embedder-Policy: credentialless.", "Nothing to change.";
+        "Cross-Origin-Embedder-Policy: credentialless.", "Switch to require-corp if embedded cross-origin resources need cookies; they now load without them.";
     COEP_UNSAFE_NONE = "coep-implemented-with-unsafe-none", 0, Pass,
         "Cross-Origin-Embedder-Policy: unsafe-none (the browser default).", "Use require-corp or credentialless for the bonus.";
     COEP_NOT_IMPLEMENTED = "coep-not-implemented", 0, Neutral,

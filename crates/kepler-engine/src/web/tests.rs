@@ -1374,6 +1374,20 @@ fn observatory_fixture_headers_reproduce_its_score() {
     assert_eq!(s.result.as_deref(), Some("A+"));
 }
 
+/// Issue 3: every result, passes and neutral ones included, tells the owner
+/// something to act on rather than filler.
+#[test]
+fn every_result_carries_a_specific_recommendation() {
+    for outcome in ALL {
+        let rec = outcome.recommendation.trim();
+        assert!(
+            !rec.is_empty() && !rec.starts_with("Nothing to change"),
+            "{} recommends {rec:?}",
+            outcome.name
+        );
+    }
+}
+
 #[test]
 fn every_result_is_documented_with_its_points() {
     let doc = include_str!("../../../../docs/scoring/http_headers.md");
