@@ -32,7 +32,12 @@ fn category(id: CategoryId, checks: &[CheckSpec]) -> Category {
                 status: *status,
                 points: *points,
                 evidence: (*evidence).to_owned(),
-                recommendation: (*recommendation).to_owned(),
+                recommendation: if *recommendation == KEEP {
+                    keep_doing(check_id)
+                } else {
+                    recommendation
+                }
+                .to_owned(),
                 result: None,
             },
         )
@@ -48,7 +53,52 @@ fn category(id: CategoryId, checks: &[CheckSpec]) -> Category {
 
 use CheckStatus::{Fail, Info, Pass, Warn};
 
-const KEEP: &str = "Nothing to change.";
+/// Marks a passing check whose recommendation is [`keep_doing`]'s for its id.
+const KEEP: &str = "";
+
+/// What keeps a passing check passing, as the engine would say it.
+fn keep_doing(check_id: &str) -> &'static str {
+    match check_id {
+        "tls-certificate" => {
+            "Renew from the same trusted CA with the full chain, and keep every served name on the certificate."
+        }
+        "tls-expiry" => "Renew automatically (ACME) well before notAfter; alert at 14 days.",
+        "tls-1.3" => "Keep TLS 1.3 enabled when you change load balancers or TLS libraries.",
+        "tls-legacy-protocols" => {
+            "Keep TLS 1.0 and 1.1 disabled on every endpoint, including new ones."
+        }
+        "tls-forward-secrecy" => "Keep offering only ECDHE (or DHE) key exchange.",
+        "content-security-policy" => {
+            "Keep the policy in step with the page: add a source only when the page needs it, and watch violation reports."
+        }
+        "strict-transport-security" => {
+            "Keep max-age at a year or more, and HTTPS working on every subdomain."
+        }
+        "x-content-type-options" => {
+            "Keep sending nosniff on every response, and accurate Content-Type headers."
+        }
+        "x-frame-options" => {
+            "Keep frame-ancestors in the CSP on every page that must not be framed."
+        }
+        "referrer-policy" => "Keep a policy at least as strict as strict-origin-when-cross-origin.",
+        "redirection" => "Keep the first hop on the same host and every later hop on HTTPS.",
+        "dmarc" => {
+            "Keep reading the aggregate reports; they show new senders before the policy blocks them."
+        }
+        "mta-sts" => "Change the id in the TXT record whenever you change the policy file.",
+        "tls-rpt" => "Keep the report address monitored: its reports show failed TLS deliveries.",
+        "dnssec" => {
+            "Keep signatures fresh (automatic re-signing) and roll keys with the registrar's DS in step."
+        }
+        "caa" => "Update the CAA records before you switch or add a certificate authority.",
+        "security-txt" => "Update Expires before it passes and keep the Contact monitored.",
+        "registration-age" => {
+            "Keep auto-renewal and the registrar account's two-factor authentication on."
+        }
+        "transfer-lock" => "Keep the lock on; lift it only for a planned transfer.",
+        _ => "Keep this setting as it is when the site or its hosting changes.",
+    }
+}
 
 fn grade_a() -> Vec<Category> {
     vec![
@@ -550,5 +600,25 @@ mod tests {
             assert!(record.categories.iter().all(|c| !c.checks.is_empty()));
         }
         assert!(record("example.com").is_none());
+    }
+
+    #[test]
+    fn every_canned_check_carries_a_specific_recommendation() {
+        for domain in [
+            "grade-a.sandbox.test",
+            "grade-b.sandbox.test",
+            "grade-d.sandbox.test",
+            "grade-f.sandbox.test",
+        ] {
+            let record = record(domain).expect("canned");
+            for check in record.categories.iter().flat_map(|c| &c.checks) {
+                let text = check.recommendation.trim();
+                assert!(
+                    !text.is_empty() && !text.starts_with("Nothing to change"),
+                    "{domain}/{}: {text:?}",
+                    check.id
+                );
+            }
+        }
     }
 }
