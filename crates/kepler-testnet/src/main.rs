@@ -44,6 +44,8 @@ fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Listen before announcing `ready`: a caller may signal right after reading it.
+    let mut signals = Signals::install()?;
     let dir = match cli.dir {
         Some(dir) => dir,
         None => match cli.engine_config.parent() {
@@ -70,26 +72,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         net.shutdown().await;
         return Err(error);
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     net.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
+/// SIGTERM and SIGINT, registered when installed (not when first awaited).
+#[cfg(unix)]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    async fn wait(&mut self) {
         tokio::select! {
-            _ = term.recv() => {}
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn main() -> ExitCode {

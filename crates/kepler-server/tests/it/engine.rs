@@ -11,19 +11,31 @@ use serde_json::json;
 
 use crate::support::{TestServer, config};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_engine_scores_strong_test_and_fails_nope_test() {
+/// The test network, the real engine on it (with `settings` applied) and a
+/// server running that engine with `workers` as its `[workers]` lines.
+async fn engine_server(
+    settings: impl FnOnce(EngineSettings) -> EngineSettings,
+    workers: &str,
+) -> (tempfile::TempDir, Testnet, TestServer) {
     let dir = tempfile::tempdir().expect("temp dir");
     let testnet = Testnet::start(TestnetOptions::in_dir(dir.path()))
         .await
         .expect("testnet starts");
-    let settings = EngineSettings {
-        probe_timeout: Duration::from_secs(5),
-        ..testnet.engine_settings()
-    };
-    let engine = Engine::new(&settings).expect("engine builds");
-    let server =
-        TestServer::start(config("job_timeout = \"30s\"", ""), Some(Arc::new(engine))).await;
+    let engine = Engine::new(&settings(testnet.engine_settings())).expect("engine builds");
+    let server = TestServer::start(config(workers, ""), Some(Arc::new(engine))).await;
+    (dir, testnet, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_engine_scores_strong_test_and_fails_nope_test() {
+    let (_dir, testnet, server) = engine_server(
+        |settings| EngineSettings {
+            probe_timeout: Duration::from_secs(5),
+            ..settings
+        },
+        "job_timeout = \"30s\"",
+    )
+    .await;
     let (_, key) = server.account(Tier::Growth).await;
 
     let strong = server
@@ -80,19 +92,16 @@ async fn real_engine_scores_strong_test_and_fails_nope_test() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_allow_private_targets_a_loopback_domain_is_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let testnet = Testnet::start(TestnetOptions::in_dir(dir.path()))
-        .await
-        .expect("testnet starts");
     // The test network lives on loopback: every name resolves to a private address.
-    let settings = EngineSettings {
-        allow_private_targets: false,
-        probe_timeout: Duration::from_secs(5),
-        ..testnet.engine_settings()
-    };
-    let engine = Engine::new(&settings).expect("engine builds");
-    let server =
-        TestServer::start(config("job_timeout = \"30s\"", ""), Some(Arc::new(engine))).await;
+    let (_dir, testnet, server) = engine_server(
+        |settings| EngineSettings {
+            allow_private_targets: false,
+            probe_timeout: Duration::from_secs(5),
+            ..settings
+        },
+        "job_timeout = \"30s\"",
+    )
+    .await;
     let (_, key) = server.account(Tier::Growth).await;
     let accepted = server
         .post_score(&key, json!({"domain": "strong.test"}), 202)
@@ -116,19 +125,16 @@ async fn without_allow_private_targets_a_loopback_domain_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_test_fails_timeout_when_job_timeout_is_shorter_than_probe_timeout() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let testnet = Testnet::start(TestnetOptions::in_dir(dir.path()))
-        .await
-        .expect("testnet starts");
     // slow.test's servers accept and stay silent for 30 s: the probes would wait
     // out their 10 s timeout, but the job is given 2 s.
-    let settings = EngineSettings {
-        probe_timeout: Duration::from_secs(10),
-        ..testnet.engine_settings()
-    };
-    let engine = Engine::new(&settings).expect("engine builds");
-    let server =
-        TestServer::start(config("job_timeout = \"2s\"", ""), Some(Arc::new(engine))).await;
+    let (_dir, testnet, server) = engine_server(
+        |settings| EngineSettings {
+            probe_timeout: Duration::from_secs(10),
+            ..settings
+        },
+        "job_timeout = \"2s\"",
+    )
+    .await;
     let (_, key) = server.account(Tier::Growth).await;
     let accepted = server
         .post_score(&key, json!({"domain": "slow.test"}), 202)

@@ -129,6 +129,23 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A site's `/.well-known/security.txt` and `/.well-known/mta-sts.txt` (the
+/// MTA-STS policy host shares the site's address and certificate).
+fn well_known(security_txt: String, mta_sts_policy: &'static str) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/security.txt",
+            get(move || {
+                let body = security_txt.clone();
+                async move { typed("text/plain; charset=utf-8", body) }
+            }),
+        )
+        .route(
+            "/.well-known/mta-sts.txt",
+            get(move || async move { typed("text/plain", mta_sts_policy) }),
+        )
+}
+
 /// RFC 9116 security.txt, expiring a year from `now`.
 pub fn strong_security_txt(now: DateTime<Utc>) -> String {
     let expires = now.checked_add_days(Days::new(365)).unwrap_or(now);
@@ -179,17 +196,7 @@ pub fn strong(now: DateTime<Utc>) -> Router {
             "/style.css",
             get(|| async { typed("text/css; charset=utf-8", STYLE_CSS) }),
         )
-        .route(
-            "/.well-known/security.txt",
-            get(move || {
-                let body = security_txt.clone();
-                async move { typed("text/plain; charset=utf-8", body) }
-            }),
-        )
-        .route(
-            "/.well-known/mta-sts.txt",
-            get(|| async { typed("text/plain", STRONG_MTA_STS) }),
-        )
+        .merge(well_known(security_txt, STRONG_MTA_STS))
         .fallback(not_found);
     with_headers(router, STRONG_HEADERS)
 }
@@ -221,17 +228,7 @@ pub fn mixed(now: DateTime<Utc>) -> Router {
             }),
         )
         .route("/app.js", get(|| async { typed("application/javascript; charset=utf-8", APP_JS) }))
-        .route(
-            "/.well-known/security.txt",
-            get(move || {
-                let body = security_txt.clone();
-                async move { typed("text/plain; charset=utf-8", body) }
-            }),
-        )
-        .route(
-            "/.well-known/mta-sts.txt",
-            get(|| async { typed("text/plain", MIXED_MTA_STS) }),
-        )
+        .merge(well_known(security_txt, MIXED_MTA_STS))
         .fallback(not_found);
     with_headers(router, MIXED_HEADERS)
 }
