@@ -28,31 +28,37 @@ fn engine(config: &Config) -> anyhow::Result<Arc<dyn Scorer>> {
     Ok(Arc::new(engine))
 }
 
-/// Cancels the token on SIGTERM or Ctrl-C.
+/// Cancels the token on SIGTERM or Ctrl-C. The handlers are registered before
+/// this returns, so a signal sent as soon as the server answers is never lost
+/// to the default action (which would skip the graceful hand-back).
 fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(term) => term,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot watch SIGTERM; Ctrl-C only");
-                        let _ = ctrl_c.await;
-                        trigger.cancel();
-                        return;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
                     }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
+                    tracing::info!("shutting down");
+                    trigger.cancel();
+                });
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot watch SIGTERM/SIGINT; stop with SIGKILL");
             }
         }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
         trigger.cancel();
     });
@@ -66,6 +72,7 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if args.no_workers {
         config.workers.enabled = false;
     }
+    let shutdown = shutdown_on_signal();
     let store = open_store(&config).await?;
     let scorer = if config.workers.enabled {
         Some(engine(&config)?)
@@ -80,7 +87,7 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
     tracing::info!(%address, store = %config.database.url, workers = config.workers.enabled, "kepler is serving");
     let state = AppState::new(store.clone(), config);
-    kepler_server::serve(state, listener, scorer, shutdown_on_signal())
+    kepler_server::serve(state, listener, scorer, shutdown)
         .await
         .context("the server failed")?;
     store.close().await;
@@ -88,10 +95,11 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn worker(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signal();
     let store = open_store(&config).await?;
     let scorer = engine(&config)?;
     let state = AppState::new(store.clone(), config);
-    kepler_server::worker::run_pool(state, scorer, shutdown_on_signal()).await;
+    kepler_server::worker::run_pool(state, scorer, shutdown).await;
     store.close().await;
     Ok(())
 }
