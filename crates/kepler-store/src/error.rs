@@ -34,5 +34,8 @@ fn is_transient(db: &dyn DatabaseError) -> bool {
     if let Some(e) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
         return crate::sqlite::is_transient(e);
     }
+    if let Some(e) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return crate::postgres::is_transient(e);
+    }
     false
 }

@@ -1,8 +1,9 @@
 //! Kepler's persistence behind one interface: accounts and keys, score records,
 //! the cost log, admissions and the job queue.
 //!
-//! Backends are chosen by URL scheme (`sqlite://…` now, `postgres://…` next) and
-//! must pass the same contract suite (`tests/it/contract.rs`). Every method that
+//! Backends are chosen by URL scheme (`sqlite://…` for one machine,
+//! `postgres://…` for many nodes on one database) and must pass the same
+//! contract suite (`tests/it/contract.rs`). Every method that
 //! changes limits or the queue is one transaction, so callers never coordinate.
 //!
 //! [`open`] does not touch the schema: call [`Store::migrate`] once after it.
@@ -21,10 +22,14 @@ use uuid::Uuid;
 
 mod error;
 pub mod keys;
+mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod windows;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A store failure, typed so the API can tell "down" from "wrong".
@@ -230,6 +235,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn release_run(&self, run_id: Uuid, worker_id: &str) -> Result<()>;
     /// Queue figures for `/metrics`.
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats>;
+    /// Waits until a run may have become claimable (admitted or handed back,
+    /// by any process), or `timeout` passes; idle workers call it between claims.
+    /// A wake-up is a hint, never a promise: the default simply sleeps (polling).
+    async fn wait_for_work(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 
     /// A saved answer for `(account, Idempotency-Key)` younger than 24 h.
     async fn idempotent_response(
@@ -248,15 +259,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<()>;
 }
 
-/// Opens the store a URL names (`sqlite://PATH`; `postgres://` arrives with issue 4).
+/// Opens the store a URL names: `sqlite://PATH` or `postgres://…` (`postgresql://…`).
 pub async fn open(settings: &DatabaseSettings) -> Result<Arc<dyn Store>> {
     let url = settings.url.as_str();
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(settings).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::Config(
-            "the PostgreSQL store is not built yet; use a sqlite:// URL".into(),
-        ))
+        Ok(Arc::new(PostgresStore::open(settings).await?))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL {url:?}: expected sqlite://PATH or postgres://..."

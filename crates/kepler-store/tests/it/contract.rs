@@ -1652,3 +1652,15 @@ pub async fn migrate_is_idempotent(h: Harness) {
     h.store.migrate().await.expect("migrate again");
     h.store.ping().await.expect("ping");
 }
+
+pub async fn waiting_for_work_ends_by_its_timeout(h: Harness) {
+    // With nothing queued, a wait ends by its timeout (a wake-up is only a hint).
+    let started = std::time::Instant::now();
+    h.store.wait_for_work(StdDuration::from_millis(200)).await;
+    h.store.wait_for_work(StdDuration::from_millis(200)).await;
+    assert!(
+        started.elapsed() < StdDuration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -42,6 +42,7 @@ macro_rules! contract_tests {
             survives_reopen,
             a_closed_store_is_unavailable_not_empty,
             migrate_is_idempotent,
+            waiting_for_work_ends_by_its_timeout,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
@@ -55,5 +56,6 @@ macro_rules! contract_tests {
 }
 
 mod contract;
+mod postgres;
 mod sqlite;
 mod support;

@@ -105,7 +105,7 @@ async fn bad_urls_are_configuration_errors() {
     for url in [
         "sqlite://x.db?mode=bogus",
         "mysql://localhost/kepler",
-        "postgres://localhost/kepler",
+        "mariadb://localhost/kepler",
     ] {
         let result = kepler_store::open(&settings(url.into())).await;
         assert!(

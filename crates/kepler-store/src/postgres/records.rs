@@ -1,0 +1,59 @@
+//! Score records: append-only, the newest per domain is the one served.
+
+use chrono::{DateTime, Utc};
+use kepler_core::ScoreRecord;
+use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
+
+use crate::time::{from_millis, to_millis, truncate};
+use crate::{Result, StoreError};
+
+/// When the newest record of `domain` was scored.
+pub(super) async fn newest_scored_at(
+    conn: &mut PgConnection,
+    domain: &str,
+) -> Result<Option<DateTime<Utc>>> {
+    let ms: Option<i64> = sqlx::query_scalar(
+        "SELECT scored_at FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1",
+    )
+    .bind(domain)
+    .fetch_optional(conn)
+    .await?;
+    ms.map(from_millis).transpose()
+}
+
+/// The newest record of `domain`, marked `cached: true`.
+pub(super) async fn latest(conn: &mut PgConnection, domain: &str) -> Result<Option<ScoreRecord>> {
+    let body: Option<Json<ScoreRecord>> = sqlx::query_scalar(
+        "SELECT body FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1",
+    )
+    .bind(domain)
+    .fetch_optional(conn)
+    .await?;
+    Ok(body.map(|Json(mut record)| {
+        record.cached = true;
+        record
+    }))
+}
+
+/// Stores a record as scored (`cached: false`, `scored_at` at millisecond precision)
+/// and returns the instant stored.
+pub(super) async fn insert(conn: &mut PgConnection, record: &ScoreRecord) -> Result<DateTime<Utc>> {
+    let mut stored = record.clone();
+    stored.cached = false;
+    stored.scored_at = truncate(record.scored_at);
+    let score = i32::try_from(stored.score)
+        .map_err(|_| StoreError::Corrupt(format!("score {} is out of range", stored.score)))?;
+    sqlx::query(
+        "INSERT INTO records (domain, scored_at, engine_version, score, grade, body) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&stored.domain)
+    .bind(to_millis(stored.scored_at))
+    .bind(&stored.engine_version)
+    .bind(score)
+    .bind(&stored.grade)
+    .bind(Json(&stored))
+    .execute(conn)
+    .await?;
+    Ok(stored.scored_at)
+}

@@ -1,0 +1,296 @@
+//! The contract suite on PostgreSQL (a fresh schema per test in the `test`
+//! database, dropped afterwards), and what only PostgreSQL has: migrations
+//! racing between processes, LISTEN/NOTIFY wake-ups, an unreachable server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use kepler_core::Tier;
+use kepler_core::admission::Decision;
+use kepler_core::config::DatabaseSettings;
+use kepler_store::testing::TestDatabase;
+use kepler_store::{Store, StoreError};
+use sqlx::Connection;
+
+use crate::support::{Backend, Harness, ask, client, now, policy};
+
+struct PostgresBackend {
+    db: TestDatabase,
+    settings: DatabaseSettings,
+}
+
+fn settings(db: &TestDatabase) -> DatabaseSettings {
+    // Generous: the concurrency tests queue hundreds of admissions on a small machine.
+    DatabaseSettings {
+        acquire_timeout: Duration::from_secs(60),
+        ..db.settings()
+    }
+}
+
+async fn open(settings: &DatabaseSettings) -> Arc<dyn Store> {
+    let store = kepler_store::open(settings).await.expect("open");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// The factory the contract suite runs on.
+async fn harness() -> Harness {
+    let db = TestDatabase::postgres().await.expect("a test schema");
+    let settings = settings(&db);
+    let store = open(&settings).await;
+    Harness {
+        store,
+        backend: Box::new(PostgresBackend { db, settings }),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PostgresBackend {
+    async fn reopen(&self) -> Arc<dyn Store> {
+        open(&self.settings).await
+    }
+
+    async fn raw_bytes(&self) -> Vec<u8> {
+        // Every row of every table in the schema, as PostgreSQL prints it.
+        let schema = self.db.schema().expect("a schema");
+        let mut conn = sqlx::PgConnection::connect(self.db.url())
+            .await
+            .expect("connect");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+        )
+        .bind(schema)
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables");
+        assert!(tables.iter().any(|t| t == "api_keys"), "{tables:?}");
+        let mut bytes = Vec::new();
+        for table in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT t::text FROM \"{schema}\".\"{table}\" t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("rows");
+            for row in rows {
+                bytes.extend(row.into_bytes());
+            }
+        }
+        bytes
+    }
+}
+
+mod contract_suite {
+    contract_tests!(super::harness);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_starting_together_migrate_once() {
+    let db = TestDatabase::postgres().await.expect("a test schema");
+    // Separate stores stand in for processes: sqlx's migrator serialises them
+    // with an advisory lock, so every one succeeds and the schema is made once.
+    let stores: Vec<Arc<dyn Store>> =
+        join_all((0..6).map(|_| async { kepler_store::open(&db.settings()).await.expect("open") }))
+            .await;
+    let migrations = stores.iter().map(|store| {
+        let store = Arc::clone(store);
+        tokio::spawn(async move { store.migrate().await })
+    });
+    for result in join_all(migrations).await {
+        result
+            .expect("task")
+            .expect("every concurrent migration succeeds");
+    }
+    let mut conn = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .expect("migrations dir")
+        .count();
+    assert_eq!(applied, on_disk as i64);
+    let c = client(stores[0].as_ref(), Tier::Growth).await;
+    assert!(
+        stores[5]
+            .authenticate(&c.key)
+            .await
+            .expect("auth")
+            .is_some()
+    );
+    for store in stores {
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_quickly() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let settings = DatabaseSettings {
+        url: format!("postgres://postgres@127.0.0.1:{port}/test"),
+        max_connections: 4,
+        acquire_timeout: Duration::from_millis(500),
+    };
+    let store = kepler_store::open(&settings)
+        .await
+        .expect("opening does not connect");
+    let started = Instant::now();
+    let unavailable =
+        |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    unavailable(store.ping().await);
+    unavailable(store.migrate().await);
+    unavailable(store.authenticate("ki_live_x").await.map(drop));
+    unavailable(
+        store
+            .claim_run("w", Duration::from_secs(30), now())
+            .await
+            .map(drop),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "each call gives up after acquire_timeout: {:?}",
+        started.elapsed()
+    );
+    // Waiting for work does not fail either: it falls back to its timeout.
+    let waited = Instant::now();
+    store.wait_for_work(Duration::from_millis(300)).await;
+    assert!(waited.elapsed() < Duration::from_secs(2));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_configuration_errors() {
+    for url in [
+        "postgres://127.0.0.1:notaport/test",
+        "postgres://h/db?sslmode=bogus",
+    ] {
+        let result = kepler_store::open(&DatabaseSettings {
+            url: url.into(),
+            ..DatabaseSettings::default()
+        })
+        .await;
+        assert!(
+            matches!(result, Err(StoreError::Config(_))),
+            "{url}: {result:?}"
+        );
+    }
+}
+
+/// Waits until `store` listens (its first wake-up), then lets pending wake-ups pass.
+async fn listening(store: &dyn Store) {
+    store.wait_for_work(Duration::from_secs(10)).await;
+    loop {
+        let quiet = Instant::now();
+        store.wait_for_work(Duration::from_millis(200)).await;
+        if quiet.elapsed() >= Duration::from_millis(200) {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_or_released_run_wakes_workers_of_another_process() {
+    let h = harness().await;
+    let worker = h.backend.reopen().await;
+    listening(worker.as_ref()).await;
+    let c = client(h.store.as_ref(), Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+
+    let api = Arc::clone(&h.store);
+    let request = ask(&c.caller, growth, "wake.example", now());
+    let admitting = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.admit(&request).await.expect("admit").decision
+    });
+    let waited = Instant::now();
+    worker.wait_for_work(Duration::from_secs(20)).await;
+    assert!(
+        waited.elapsed() < Duration::from_secs(5),
+        "woken by the admission, not the timeout: {:?}",
+        waited.elapsed()
+    );
+    assert_eq!(admitting.await.expect("task"), Decision::Admit);
+
+    let run = worker
+        .claim_run("w1", Duration::from_secs(30), now())
+        .await
+        .expect("claim")
+        .expect("the announced run");
+    listening(worker.as_ref()).await;
+    let api = Arc::clone(&h.store);
+    let releasing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.release_run(run.run_id, "w1").await.expect("release");
+    });
+    let waited = Instant::now();
+    worker.wait_for_work(Duration::from_secs(20)).await;
+    assert!(
+        waited.elapsed() < Duration::from_secs(5),
+        "woken by the hand-back: {:?}",
+        waited.elapsed()
+    );
+    releasing.await.expect("task");
+    worker.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_schemas_runs_do_not_wake_workers() {
+    let mine = harness().await;
+    let other = harness().await;
+    listening(mine.store.as_ref()).await;
+    let c = client(other.store.as_ref(), Tier::Growth).await;
+    let request = ask(&c.caller, Tier::Growth.default_policy(), "x.example", now());
+    let store = Arc::clone(&other.store);
+    let admitting = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        store.admit(&request).await.expect("admit").decision
+    });
+    let waited = Instant::now();
+    mine.store.wait_for_work(Duration::from_millis(1500)).await;
+    assert!(
+        waited.elapsed() >= Duration::from_millis(1500),
+        "woken by a stranger"
+    );
+    assert_eq!(admitting.await.expect("task"), Decision::Admit);
+    mine.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_database_keep_the_limits_exact() {
+    // Two handles with their own pools stand in for two API nodes: only the
+    // database's row lock serialises their admissions.
+    let h = harness().await;
+    let other = h.backend.reopen().await;
+    let c = client(h.store.as_ref(), Tier::Growth).await;
+    let cap = policy(Tier::Growth, |p| p.monthly_cold_cap = 20);
+    let tasks = (0..100).map(|i| {
+        let store = if i % 2 == 0 {
+            Arc::clone(&h.store)
+        } else {
+            Arc::clone(&other)
+        };
+        let request = ask(&c.caller, cap, &format!("d{}.example", i % 50), now());
+        tokio::spawn(async move { store.admit(&request).await.expect("admit").decision })
+    });
+    let decisions: Vec<Decision> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let admitted = decisions.iter().filter(|d| **d == Decision::Admit).count();
+    assert_eq!(admitted, 20, "{decisions:?}");
+    let runs = h
+        .store
+        .queue_stats(now())
+        .await
+        .expect("stats")
+        .jobs_pending;
+    assert_eq!(runs, 20);
+    other.close().await;
+}
