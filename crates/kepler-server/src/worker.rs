@@ -56,9 +56,11 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
             }
             Ok(None) => {
                 drop(permit);
+                // Woken by an admission in this process, or by the store (another
+                // process queued or handed back a run); else polls again.
                 tokio::select! {
                     () = state.work_available.notified() => {}
-                    () = tokio::time::sleep(settings.poll_interval) => {}
+                    () = state.store.wait_for_work(settings.poll_interval) => {}
                     () = shutdown.cancelled() => break,
                 }
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kepler_core::{FailureReason, Tier};
 use serde_json::json;
 
-use crate::support::{ScriptedScorer, Step, TestServer, config};
+use crate::support::{ScriptedScorer, Step, TestServer, config, test_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_accounts_job_is_indistinguishable_from_none() {
@@ -217,8 +217,8 @@ async fn a_later_account_joins_the_run_already_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_timeout_counts_from_the_first_claim_across_retries() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start_in(dir.path(), config("enabled = false", ""), None).await;
+    let db = test_db().await;
+    let server = TestServer::start_on(&db, config("enabled = false", ""), None).await;
     let (_, key) = server.account(Tier::Growth).await;
     let accepted = server
         .post_score(&key, json!({"domain": "retried.example"}), 202)
@@ -239,8 +239,8 @@ async fn job_timeout_counts_from_the_first_claim_across_retries() {
 
     // Re-claimed after the first worker's 1 s allowance is spent: no second allowance.
     let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
-    let server = TestServer::start_in(
-        dir.path(),
+    let server = TestServer::start_on(
+        &db,
         config("job_timeout = \"1s\"", ""),
         Some(scorer.clone()),
     )

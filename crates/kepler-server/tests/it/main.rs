@@ -1,4 +1,5 @@
-//! The API from the outside: a real server on loopback over a temp SQLite file,
+//! The API from the outside: a real server on loopback over a fresh database
+//! (SQLite, or PostgreSQL with `KEPLER_TEST_BACKEND=postgres`),
 //! driven over HTTP, checked against API.md §3–§10.
 
 mod admission;

@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kepler_core::Tier;
+use kepler_store::testing::Backend;
 use serde_json::json;
 
-use crate::support::{ScriptedScorer, TestServer, config};
+use crate::support::{ScriptedScorer, TestServer, config, test_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_one_exact_cap_and_never_run_a_domain_twice() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let db = test_db().await;
     let cfg = || config("", "[tiers.starter]\nmonthly_cold_cap = 15\n");
     let scorer_a = Arc::new(ScriptedScorer::new(Duration::from_millis(30)));
     let scorer_b = Arc::new(ScriptedScorer::new(Duration::from_millis(30)));
-    let a = Arc::new(TestServer::start_in(dir.path(), cfg(), Some(scorer_a.clone())).await);
-    let b = Arc::new(TestServer::start_in(dir.path(), cfg(), Some(scorer_b.clone())).await);
+    let a = Arc::new(TestServer::start_on(&db, cfg(), Some(scorer_a.clone())).await);
+    let b = Arc::new(TestServer::start_on(&db, cfg(), Some(scorer_b.clone())).await);
     let (_, key) = a.account(Tier::Starter).await;
 
     let calls = (0..60).map(|i| {
@@ -78,4 +79,32 @@ async fn two_nodes_share_one_exact_cap_and_never_run_a_domain_twice() {
             Err(_) => panic!("node still shared"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_node_wakes_at_once_for_work_queued_by_another_node() {
+    let db = test_db().await;
+    if db.backend() != Backend::Postgres {
+        // SQLite has no cross-process wake-up: its workers poll, as configured.
+        return;
+    }
+    let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(20)));
+    // A poll interval far longer than the test may take: only a notification can wake it.
+    let mut slow_poll = config("", "");
+    slow_poll.workers.poll_interval = Duration::from_secs(60);
+    let worker = TestServer::start_on(&db, slow_poll, Some(scorer.clone())).await;
+    let api = TestServer::start_on(&db, config("enabled = false", ""), None).await;
+    let (_, key) = api.account(Tier::Growth).await;
+    // Let the worker find the queue empty and start waiting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    for domain in ["first.example", "second.example"] {
+        let accepted = api.post_score(&key, json!({"domain": domain}), 202).await;
+        let job_id = accepted.body["job_id"].as_str().expect("id").to_owned();
+        let job = api.settle(&key, &job_id, Duration::from_secs(5)).await;
+        assert_eq!(job["status"], "complete", "{job}");
+    }
+    assert_eq!(scorer.total_calls(), 2);
+    api.stop().await;
+    worker.stop().await;
 }

@@ -6,19 +6,14 @@ use std::time::Duration;
 use kepler_core::Tier;
 use serde_json::json;
 
-use crate::support::{ScriptedScorer, TestServer, config};
+use crate::support::{ScriptedScorer, TestServer, config, test_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_admitted_before_a_restart_completes_after_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let db = test_db().await;
     let idle = Arc::new(ScriptedScorer::new(Duration::ZERO));
     // Workers disabled: the scorer must not be used.
-    let first = TestServer::start_in(
-        dir.path(),
-        config("enabled = false", ""),
-        Some(idle.clone()),
-    )
-    .await;
+    let first = TestServer::start_on(&db, config("enabled = false", ""), Some(idle.clone())).await;
     let (account_id, key) = first.account(Tier::Growth).await;
     let accepted = first
         .post_score(&key, json!({"domain": "durable.example"}), 202)
@@ -34,7 +29,7 @@ async fn a_job_admitted_before_a_restart_completes_after_it() {
     first.stop().await;
 
     let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
-    let second = TestServer::start_in(dir.path(), config("", ""), Some(scorer.clone())).await;
+    let second = TestServer::start_on(&db, config("", ""), Some(scorer.clone())).await;
     let job = second.settle(&key, &job_id, Duration::from_secs(10)).await;
     assert_eq!(job["status"], "complete", "{job}");
     assert_eq!(scorer.calls("durable.example"), 1);
@@ -45,7 +40,7 @@ async fn a_job_admitted_before_a_restart_completes_after_it() {
     second.stop().await;
 
     // And the record, job and key are still there on a third start.
-    let third = TestServer::start_in(dir.path(), config("enabled = false", ""), None).await;
+    let third = TestServer::start_on(&db, config("enabled = false", ""), None).await;
     let stored = third.get(&key, "/v1/score/durable.example", 200).await;
     assert_eq!(stored.body["scored_at"], job["result_ref"]["scored_at"]);
     assert_eq!(
@@ -60,10 +55,10 @@ async fn a_job_admitted_before_a_restart_completes_after_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_worker_died_is_taken_again_after_its_lease() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let db = test_db().await;
     let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
     // Workers off while the "dead" worker claims the run, so it cannot be taken first.
-    let server = TestServer::start_in(dir.path(), config("enabled = false", ""), None).await;
+    let server = TestServer::start_on(&db, config("enabled = false", ""), None).await;
     let (_, key) = server.account(Tier::Growth).await;
     let accepted = server
         .post_score(&key, json!({"domain": "orphan.example"}), 202)
@@ -84,7 +79,7 @@ async fn a_run_whose_worker_died_is_taken_again_after_its_lease() {
     server.stop().await;
 
     // The claimer never heartbeats; a live worker takes the run once the lease lapses.
-    let server = TestServer::start_in(dir.path(), config("", ""), Some(scorer.clone())).await;
+    let server = TestServer::start_on(&db, config("", ""), Some(scorer.clone())).await;
     let job = server.settle(&key, &job_id, Duration::from_secs(10)).await;
     assert_eq!(job["status"], "complete", "{job}");
     assert_eq!(scorer.calls("orphan.example"), 1);
@@ -98,9 +93,9 @@ async fn a_run_whose_worker_died_is_taken_again_after_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_in_flight_at_shutdown_is_handed_back_and_finished_later() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let db = test_db().await;
     let stuck = Arc::new(ScriptedScorer::new(Duration::from_secs(30)));
-    let first = TestServer::start_in(dir.path(), config("", ""), Some(stuck.clone())).await;
+    let first = TestServer::start_on(&db, config("", ""), Some(stuck.clone())).await;
     let (_, key) = first.account(Tier::Growth).await;
     let accepted = first
         .post_score(&key, json!({"domain": "handoff.example"}), 202)
@@ -120,7 +115,7 @@ async fn a_run_in_flight_at_shutdown_is_handed_back_and_finished_later() {
     );
 
     let scorer = Arc::new(ScriptedScorer::new(Duration::from_millis(50)));
-    let second = TestServer::start_in(dir.path(), config("", ""), Some(scorer.clone())).await;
+    let second = TestServer::start_on(&db, config("", ""), Some(scorer.clone())).await;
     let handed_back = std::time::Instant::now();
     let job = second.settle(&key, &job_id, Duration::from_secs(10)).await;
     assert_eq!(job["status"], "complete", "{job}");

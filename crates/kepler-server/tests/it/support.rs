@@ -1,17 +1,20 @@
-//! The harness: a real server on `127.0.0.1:0` over a temp SQLite file, driven by
+//! The harness: a real server on `127.0.0.1:0` over a fresh database, driven by
 //! reqwest, and a scripted scorer that stands in for the engine.
+//!
+//! `KEPLER_TEST_BACKEND=sqlite|postgres` picks the database (SQLite by default):
+//! a temp file, or a schema of its own on the PostgreSQL at 127.0.0.1:5432.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use kepler_core::config::{Config, DatabaseSettings};
+use kepler_core::config::Config;
 use kepler_core::{Domain, FailureReason, ScoreRecord, Tier};
 use kepler_server::{AppState, Scorer, serve};
-use kepler_store::{SqliteStore, Store};
+use kepler_store::Store;
+use kepler_store::testing::TestDatabase;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -34,7 +37,8 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: Option<tempfile::TempDir>,
+    /// The database, when the server owns it (dropped after the server stops).
+    _db: Option<TestDatabase>,
 }
 
 /// One HTTP answer, read whole.
@@ -91,32 +95,37 @@ pub fn http_client() -> reqwest::Client {
         .expect("client builds")
 }
 
-pub async fn open_store(dir: &Path) -> Arc<dyn Store> {
-    let settings = DatabaseSettings {
-        url: format!("sqlite://{}/k.db", dir.display()),
-        ..Default::default()
-    };
-    let store = SqliteStore::open(&settings).await.expect("store opens");
+/// A fresh, empty database on the backend `KEPLER_TEST_BACKEND` names.
+pub async fn test_db() -> TestDatabase {
+    TestDatabase::from_env()
+        .await
+        .expect("a test database (is PostgreSQL running?)")
+}
+
+pub async fn open_store(db: &TestDatabase) -> Arc<dyn Store> {
+    let store = kepler_store::open(&db.settings())
+        .await
+        .expect("store opens");
     store.migrate().await.expect("migrations run");
-    Arc::new(store)
+    store
 }
 
 impl TestServer {
-    /// A server on a fresh temp database.
+    /// A server on a fresh database of its own.
     pub async fn start(config: Config, scorer: Option<Arc<dyn Scorer>>) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = TestServer::start_in(dir.path(), config, scorer).await;
-        server._dir = Some(dir);
+        let db = test_db().await;
+        let mut server = TestServer::start_on(&db, config, scorer).await;
+        server._db = Some(db);
         server
     }
 
-    /// A server on the database in `dir` (kept by the caller, for restarts).
-    pub async fn start_in(
-        dir: &Path,
+    /// A server on `db` (kept by the caller, for restarts and several nodes).
+    pub async fn start_on(
+        db: &TestDatabase,
         config: Config,
         scorer: Option<Arc<dyn Scorer>>,
     ) -> TestServer {
-        let store = open_store(dir).await;
+        let store = open_store(db).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -130,7 +139,7 @@ impl TestServer {
             store,
             shutdown,
             handle: Some(handle),
-            _dir: None,
+            _db: None,
         }
     }
 

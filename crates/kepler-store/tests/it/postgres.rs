@@ -294,3 +294,78 @@ async fn two_stores_on_one_database_keep_the_limits_exact() {
     assert_eq!(runs, 20);
     other.close().await;
 }
+
+/// Ends every connection the stores of `db` hold, as a database restart would.
+async fn kill_connections(db: &TestDatabase) -> u64 {
+    let mut admin = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(db.schema().expect("a schema"))
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate");
+    killed.len() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lost_connections_are_replaced_and_wake_ups_resume() {
+    let db = TestDatabase::postgres().await.expect("a test schema");
+    let api = open(&settings(&db)).await;
+    let worker = open(&settings(&db)).await;
+    listening(worker.as_ref()).await;
+    let c = client(api.as_ref(), Tier::Growth).await;
+    assert!(
+        kill_connections(&db).await >= 2,
+        "the pool and the listener"
+    );
+
+    // Without a restart: at worst a call or two fail as unavailable, then all is well.
+    let mut attempts = 0;
+    let outcome = loop {
+        attempts += 1;
+        match api
+            .admit(&ask(
+                &c.caller,
+                Tier::Growth.default_policy(),
+                "back.example",
+                now(),
+            ))
+            .await
+        {
+            Ok(outcome) => break outcome,
+            Err(StoreError::Unavailable(_)) if attempts < 5 => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("attempt {attempts}: {other:?}"),
+        }
+    };
+    assert_eq!(outcome.decision, Decision::Admit);
+
+    // The listener is back too: a new run wakes the worker long before its timeout.
+    listening(worker.as_ref()).await;
+    let store = Arc::clone(&api);
+    let request = ask(
+        &c.caller,
+        Tier::Growth.default_policy(),
+        "next.example",
+        now(),
+    );
+    let admitting = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store.admit(&request).await.expect("admit").decision
+    });
+    let waited = Instant::now();
+    worker.wait_for_work(Duration::from_secs(20)).await;
+    assert!(
+        waited.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        waited.elapsed()
+    );
+    assert_eq!(admitting.await.expect("task"), Decision::Admit);
+    api.close().await;
+    worker.close().await;
+}
