@@ -1,5 +1,7 @@
 //! Usage windows, admission facts and the admission itself.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Duration, Utc};
 use kepler_core::admission::{
     ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, WindowUsage, decide,
@@ -26,11 +28,11 @@ const WINDOWS_FROM: &str = "FROM (SELECT COUNT(*) AS n, COALESCE(SUM(cost_micros
      (SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM cold_calls WHERE account_id = ?2 AND created_at >= ?6) AS d";
 const WINDOWS_COLUMNS: &str = "m.n AS month_n, m.cost AS month_cost, k.n AS key_n, k.oldest AS key_oldest, d.n AS day_n, d.oldest AS day_oldest";
 
-fn usage_sql() -> String {
-    format!("SELECT {WINDOWS_COLUMNS} {WINDOWS_FROM}")
-}
+// Assembled once, not on every request.
+static USAGE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {WINDOWS_COLUMNS} {WINDOWS_FROM}"));
 
-fn facts_sql() -> String {
+static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {WINDOWS_COLUMNS}, r.scored_at AS record_at, r.body AS record_body, \
          (SELECT job_id FROM jobs WHERE account_id = ?2 AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
@@ -39,7 +41,7 @@ fn facts_sql() -> String {
          {WINDOWS_FROM} \
          LEFT JOIN (SELECT scored_at, body FROM records WHERE domain = ?1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON 1"
     )
-}
+});
 
 /// The window counts as read, before any probe.
 pub(super) struct Counts {
@@ -99,8 +101,7 @@ pub(super) async fn usage(
     policy: &TierPolicy,
     now: DateTime<Utc>,
 ) -> Result<UsageSnapshot> {
-    let sql = usage_sql();
-    let row = binds(sqlx::query(&sql), "", caller, now)
+    let row = binds(sqlx::query(USAGE_SQL.as_str()), "", caller, now)
         .fetch_one(&mut *conn)
         .await?;
     snapshot(conn, caller, policy, &Counts::read(&row)?, now).await
@@ -209,9 +210,8 @@ pub(super) async fn decide_on(
     conn: &mut SqliteConnection,
     request: &AdmissionRequest,
 ) -> Result<Decided> {
-    let sql = facts_sql();
     let row = binds(
-        sqlx::query(&sql),
+        sqlx::query(FACTS_SQL.as_str()),
         request.domain.as_str(),
         &request.caller,
         request.now,
