@@ -12,6 +12,7 @@
 
 mod accounts;
 mod admission;
+mod breaker;
 mod idempotency;
 mod queue;
 mod records;
@@ -41,6 +42,7 @@ pub struct PostgresStore {
     pool: PgPool,
     options: PgConnectOptions,
     acquire_timeout: Duration,
+    breaker: breaker::Breaker,
     wakeups: wakeups::Wakeups,
 }
 
@@ -48,7 +50,8 @@ impl PostgresStore {
     /// Prepares a pool for the database `settings.url` names (`postgres://…` or
     /// `postgresql://…`). Connections are made on first use, so a process can start
     /// while the database is down; every call then answers `Unavailable` within
-    /// `acquire_timeout` until it is back.
+    /// `acquire_timeout` until it is back, and at once after the first failure
+    /// (see [`breaker`]).
     pub async fn open(settings: &DatabaseSettings) -> Result<PostgresStore> {
         let url = settings.url.as_str();
         let options = PgConnectOptions::from_str(url)
@@ -62,6 +65,7 @@ impl PostgresStore {
             .acquire_timeout(settings.acquire_timeout)
             .connect_lazy_with(options.clone());
         Ok(PostgresStore {
+            breaker: breaker::Breaker::new(options.clone(), settings.acquire_timeout),
             pool,
             options,
             acquire_timeout: settings.acquire_timeout,
@@ -69,16 +73,23 @@ impl PostgresStore {
         })
     }
 
+    /// A pooled connection, unless the breaker knows the server is unreachable.
+    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.breaker.connect(self.pool.acquire()).await
+    }
+
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        Ok(self.pool.begin().await?)
+        self.breaker.connect(self.pool.begin()).await
     }
 
     /// A transaction that sees one snapshot throughout and writes nothing.
     async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        Ok(self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?)
+        self.breaker
+            .connect(
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+            )
+            .await
     }
 }
 
@@ -120,78 +131,129 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("SELECT 1").execute(&mut *conn).await?;
-        Ok(())
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                Ok(())
+            }
+            .await,
+        )
     }
 
     async fn close(&self) {
+        self.breaker.close();
         self.wakeups.close().await;
         self.pool.close().await;
     }
 
     async fn create_account(&self, name: &str, tier: Tier) -> Result<Account> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::create_account(&mut conn, name, tier).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                accounts::create_account(&mut conn, name, tier).await
+            }
+            .await,
+        )
     }
 
     async fn set_tier(&self, account_id: Uuid, tier: Tier) -> Result<Account> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::set_tier(&mut conn, account_id, tier).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                accounts::set_tier(&mut conn, account_id, tier).await
+            }
+            .await,
+        )
     }
 
     async fn get_account(&self, account_id: Uuid) -> Result<Option<Account>> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::get_account(&mut conn, account_id).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                accounts::get_account(&mut conn, account_id).await
+            }
+            .await,
+        )
     }
 
     async fn create_key(&self, account_id: Uuid, sandbox: bool) -> Result<NewKey> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::create_key(&mut conn, account_id, sandbox).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                accounts::create_key(&mut conn, account_id, sandbox).await
+            }
+            .await,
+        )
     }
 
     async fn revoke_key(&self, key_id: Uuid) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::revoke_key(&mut conn, key_id).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                accounts::revoke_key(&mut conn, key_id).await
+            }
+            .await,
+        )
     }
 
     async fn authenticate(&self, presented_key: &str) -> Result<Option<Caller>> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::authenticate(&mut conn, presented_key).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                accounts::authenticate(&mut conn, presented_key).await
+            }
+            .await,
+        )
     }
 
     async fn latest_record(&self, domain: &Domain) -> Result<Option<ScoreRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        records::latest(&mut conn, domain.as_str()).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                records::latest(&mut conn, domain.as_str()).await
+            }
+            .await,
+        )
     }
 
     async fn put_record(&self, record: &ScoreRecord) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        records::insert(&mut conn, record).await?;
-        Ok(())
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                records::insert(&mut conn, record).await?;
+                Ok(())
+            }
+            .await,
+        )
     }
 
     async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
-        // Most requests are answered without writing (a fresh record, a limit
-        // already reached, a job in flight): decide those on a snapshot, without
-        // the account's lock. Such an answer stays true for this `now`: records
-        // and cost-log rows are only ever added. Only `Admit` needs the lock.
-        {
-            let mut snapshot = self.snapshot().await?;
-            if let Some(outcome) = admission::decide_on(&mut snapshot, request).await? {
-                snapshot.commit().await?;
-                return Ok(outcome);
+        self.breaker.watch(
+            async {
+                // Most requests are answered without writing (a fresh record, a limit
+                // already reached, a job in flight): decide those on a snapshot, without
+                // the account's lock. Such an answer stays true for this `now`: records
+                // and cost-log rows are only ever added. Only `Admit` needs the lock.
+                {
+                    let mut snapshot = self.snapshot().await?;
+                    if let Some(outcome) = admission::decide_on(&mut snapshot, request).await? {
+                        snapshot.commit().await?;
+                        return Ok(outcome);
+                    }
+                }
+                // Facts read and call written under the account's lock: the limits are exact.
+                let mut tx = self.begin().await?;
+                admission::lock_account(&mut tx, request.caller.account_id).await?;
+                let outcome = match admission::decide_on(&mut tx, request).await? {
+                    Some(outcome) => outcome,
+                    None => admission::admit(&mut tx, request).await?,
+                };
+                tx.commit().await?;
+                Ok(outcome)
             }
-        }
-        // Facts read and call written under the account's lock: the limits are exact.
-        let mut tx = self.begin().await?;
-        admission::lock_account(&mut tx, request.caller.account_id).await?;
-        let outcome = match admission::decide_on(&mut tx, request).await? {
-            Some(outcome) => outcome,
-            None => admission::admit(&mut tx, request).await?,
-        };
-        tx.commit().await?;
-        Ok(outcome)
+            .await,
+        )
     }
 
     async fn usage(
@@ -200,15 +262,25 @@ impl Store for PostgresStore {
         policy: &TierPolicy,
         now: DateTime<Utc>,
     ) -> Result<UsageSnapshot> {
-        let mut snapshot = self.snapshot().await?;
-        let usage = admission::usage(&mut snapshot, caller, policy, now).await?;
-        snapshot.commit().await?;
-        Ok(usage)
+        self.breaker.watch(
+            async {
+                let mut snapshot = self.snapshot().await?;
+                let usage = admission::usage(&mut snapshot, caller, policy, now).await?;
+                snapshot.commit().await?;
+                Ok(usage)
+            }
+            .await,
+        )
     }
 
     async fn get_job(&self, account_id: Uuid, job_id: Uuid) -> Result<Option<Job>> {
-        let mut conn = self.pool.acquire().await?;
-        admission::get_job(&mut conn, account_id, job_id).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                admission::get_job(&mut conn, account_id, job_id).await
+            }
+            .await,
+        )
     }
 
     async fn claim_run(
@@ -217,10 +289,15 @@ impl Store for PostgresStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<ClaimedRun>> {
-        let mut tx = self.begin().await?;
-        let claimed = queue::claim(&mut tx, worker_id, lease, now).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        self.breaker.watch(
+            async {
+                let mut tx = self.begin().await?;
+                let claimed = queue::claim(&mut tx, worker_id, lease, now).await?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+            .await,
+        )
     }
 
     async fn heartbeat(
@@ -230,8 +307,13 @@ impl Store for PostgresStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
-        queue::heartbeat(&mut conn, run_id, worker_id, lease, now).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                queue::heartbeat(&mut conn, run_id, worker_id, lease, now).await
+            }
+            .await,
+        )
     }
 
     async fn complete_run(
@@ -241,10 +323,15 @@ impl Store for PostgresStore {
         record: &ScoreRecord,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = queue::complete(&mut tx, run_id, worker_id, record, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.breaker.watch(
+            async {
+                let mut tx = self.begin().await?;
+                let done = queue::complete(&mut tx, run_id, worker_id, record, now).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+            .await,
+        )
     }
 
     async fn fail_run(
@@ -254,24 +341,39 @@ impl Store for PostgresStore {
         reason: FailureReason,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = queue::fail(&mut tx, run_id, worker_id, reason, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.breaker.watch(
+            async {
+                let mut tx = self.begin().await?;
+                let done = queue::fail(&mut tx, run_id, worker_id, reason, now).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+            .await,
+        )
     }
 
     async fn release_run(&self, run_id: Uuid, worker_id: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        queue::release(&mut tx, run_id, worker_id).await?;
-        tx.commit().await?;
-        Ok(())
+        self.breaker.watch(
+            async {
+                let mut tx = self.begin().await?;
+                queue::release(&mut tx, run_id, worker_id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await,
+        )
     }
 
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats> {
-        let mut snapshot = self.snapshot().await?;
-        let stats = queue::stats(&mut snapshot, now).await?;
-        snapshot.commit().await?;
-        Ok(stats)
+        self.breaker.watch(
+            async {
+                let mut snapshot = self.snapshot().await?;
+                let stats = queue::stats(&mut snapshot, now).await?;
+                snapshot.commit().await?;
+                Ok(stats)
+            }
+            .await,
+        )
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
@@ -284,8 +386,13 @@ impl Store for PostgresStore {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<IdempotentResponse>> {
-        let mut conn = self.pool.acquire().await?;
-        idempotency::get(&mut conn, account_id, key, now).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                idempotency::get(&mut conn, account_id, key, now).await
+            }
+            .await,
+        )
     }
 
     async fn save_idempotent_response(
@@ -295,9 +402,14 @@ impl Store for PostgresStore {
         response: &IdempotentResponse,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        idempotency::save(&mut tx, account_id, key, response, now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.breaker.watch(
+            async {
+                let mut tx = self.begin().await?;
+                idempotency::save(&mut tx, account_id, key, response, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await,
+        )
     }
 }

@@ -56,6 +56,7 @@ macro_rules! contract_tests {
 }
 
 mod contract;
+mod pg_outage;
 mod postgres;
 mod sqlite;
 mod support;
