@@ -117,6 +117,7 @@ pub async fn kepler(args: &[&str], env: &[(&str, &str)]) -> Run {
         .env_remove("KEPLER_URL")
         .env_remove("KEPLER_API_KEY")
         .env_remove("KEPLER_CONFIG")
+        .env_remove("KEPLER_DATABASE_URL")
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy")
         .env("NO_COLOR", "1");
