@@ -21,6 +21,7 @@ pub enum ErrorCode {
     KeyHourlyColdLimit,
     AccountBreakerOpen,
     IdempotencyKeyReused,
+    IdempotencyKeyInUse,
     JobNotFound,
     NotScored,
     NotFound,
@@ -31,7 +32,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidApiKey,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidDomain,
@@ -43,6 +44,7 @@ impl ErrorCode {
         ErrorCode::KeyHourlyColdLimit,
         ErrorCode::AccountBreakerOpen,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyKeyInUse,
         ErrorCode::JobNotFound,
         ErrorCode::NotScored,
         ErrorCode::NotFound,
@@ -109,6 +111,13 @@ impl ErrorCode {
                 "idempotency_key_reused",
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Idempotency-Key reused with a different request",
+            ),
+            // draft-ietf-httpapi-idempotency-key-header: a retry while the first
+            // request is still being processed is 409 Conflict.
+            IdempotencyKeyInUse => (
+                "idempotency_key_in_use",
+                StatusCode::CONFLICT,
+                "A request with this Idempotency-Key is still in progress",
             ),
             JobNotFound => ("job_not_found", StatusCode::NOT_FOUND, "No such job"),
             NotScored => (

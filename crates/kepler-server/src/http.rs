@@ -28,6 +28,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/healthz`, `/readyz` and `/metrics` alone, counted like the API's routes.
+pub fn ops_router(state: AppState) -> Router {
+    crate::routes::ops_router()
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such resource; see /openapi.json")
 }
@@ -56,6 +64,13 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
                 .insert(axum::http::header::ALLOW, allow);
         }
         response = replaced;
+    }
+    if response
+        .extensions()
+        .get::<ErrorCodeTag>()
+        .is_some_and(|tag| tag.0 == ErrorCode::StoreUnavailable)
+    {
+        state.metrics.store_unavailable("api");
     }
     let status = response.status().as_u16();
     state

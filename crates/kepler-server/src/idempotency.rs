@@ -1,15 +1,29 @@
 //! `Idempotency-Key`: the same key with the same request within 24 h replays the
 //! first answer; with a different request it is `idempotency_key_reused`.
+//!
+//! Before a keyed request is processed its key is reserved in the store, so
+//! requests racing on different nodes see each other: a retry of the same
+//! request waits for the first one's answer and replays it (or, if that takes
+//! longer than `server.store_timeout`, is `409 idempotency_key_in_use`); another
+//! request under the key is 422 at once. Only successful answers are saved; an
+//! error frees the key, so a retry is processed afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use kepler_core::Domain;
+use kepler_store::{IdempotencyClaim, IdempotentResponse, Store};
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
+use crate::routes::score::ReplayBody;
 
 /// Longest key accepted (Stripe's limit).
 pub const MAX_KEY_LEN: usize = 255;
@@ -43,10 +57,188 @@ pub fn request_hash(domain: &Domain, force_fresh: bool, sandbox: bool) -> String
     hex::encode(digest)
 }
 
-/// Serialises the requests of one account that share an `Idempotency-Key`, so
-/// that simultaneous retries see each other's saved answer instead of each
-/// being admitted (and charged). Per process: nodes sharing a database rely on
-/// step 5 of the admission for same-body retries.
+/// How long a reservation holds its key if its node never answers (it died or
+/// lost the store): well past any request's store calls, short enough that a
+/// client retrying after a crash is served within a minute.
+pub fn reservation_ttl(store_timeout: Duration) -> Duration {
+    (store_timeout * 4).max(Duration::from_secs(30))
+}
+
+/// Pause between looks at a key another node is processing.
+const WAIT_STEP: Duration = Duration::from_millis(50);
+
+/// What a keyed request does next.
+pub enum Start {
+    /// The key's saved answer, to send as is.
+    Replay(Response),
+    /// The key is ours: process the request, then [`Reservation::finish`].
+    Proceed(Reservation),
+}
+
+/// Reserves the key for this request, waiting (up to `server.store_timeout`)
+/// while another request with the same fingerprint holds it.
+pub async fn start(
+    state: &AppState,
+    account_id: Uuid,
+    key: String,
+    request_hash: String,
+) -> Result<Start, ApiError> {
+    let ttl = reservation_ttl(state.config.server.store_timeout);
+    let deadline = Instant::now() + state.config.server.store_timeout;
+    loop {
+        let claim = state
+            .store_call(state.store.reserve_idempotency_key(
+                account_id,
+                &key,
+                &request_hash,
+                ttl,
+                Utc::now(),
+            ))
+            .await?;
+        match claim {
+            IdempotencyClaim::Reserved { holder } => {
+                return Ok(Start::Proceed(Reservation {
+                    store: Arc::clone(&state.store),
+                    account_id,
+                    key,
+                    holder,
+                    request_hash,
+                    finished: false,
+                }));
+            }
+            IdempotencyClaim::Saved(saved) if saved.request_hash == request_hash => {
+                return Ok(Start::Replay(replay(saved)));
+            }
+            IdempotencyClaim::Saved(_) => return Err(reused()),
+            IdempotencyClaim::InProgress {
+                request_hash: theirs,
+            } if theirs != request_hash => {
+                return Err(reused());
+            }
+            IdempotencyClaim::InProgress { .. } if Instant::now() + WAIT_STEP > deadline => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyInUse,
+                    "a request with this Idempotency-Key is still in progress; retry shortly",
+                )
+                .retry_after(1));
+            }
+            IdempotencyClaim::InProgress { .. } => tokio::time::sleep(WAIT_STEP).await,
+        }
+    }
+}
+
+fn reused() -> ApiError {
+    ApiError::new(
+        ErrorCode::IdempotencyKeyReused,
+        "this Idempotency-Key was used with a different request in the last 24 hours",
+    )
+}
+
+/// A key held for one request. Dropped unfinished (the client went away, a
+/// panic), it is released in the background so retries need not wait for expiry.
+pub struct Reservation {
+    store: Arc<dyn Store>,
+    account_id: Uuid,
+    key: String,
+    holder: Uuid,
+    request_hash: String,
+    finished: bool,
+}
+
+impl Reservation {
+    /// What to keep of an answer: a success is saved for replay, an error is not.
+    /// Taken before any await: a `Response` is not `Sync`.
+    pub fn keep(&self, result: &Result<Response, ApiError>) -> Option<IdempotentResponse> {
+        result
+            .as_ref()
+            .ok()
+            .and_then(|response| replayable(self.request_hash.clone(), response))
+    }
+
+    /// Saves the answer for replay, or frees the key when there is none. A store
+    /// failure is logged, not fatal: the reservation then simply expires.
+    pub async fn finish(mut self, saved: Option<IdempotentResponse>) {
+        self.finished = true;
+        let done = match &saved {
+            Some(saved) => {
+                self.store
+                    .save_idempotent_response(self.account_id, &self.key, saved, Utc::now())
+                    .await
+            }
+            None => {
+                self.store
+                    .release_idempotency_key(self.account_id, &self.key, self.holder)
+                    .await
+            }
+        };
+        if let Err(error) = done {
+            tracing::warn!(%error, "could not settle an Idempotency-Key reservation; it will expire");
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, account_id, key, holder) = (
+            Arc::clone(&self.store),
+            self.account_id,
+            std::mem::take(&mut self.key),
+            self.holder,
+        );
+        runtime.spawn(async move {
+            if let Err(error) = store.release_idempotency_key(account_id, &key, holder).await {
+                tracing::warn!(%error, "could not release an abandoned Idempotency-Key; it will expire");
+            }
+        });
+    }
+}
+
+/// What to save of a successful answer for replay.
+fn replayable(request_hash: String, response: &Response) -> Option<IdempotentResponse> {
+    let body = response.extensions().get::<ReplayBody>()?.0.clone();
+    let kept = ["content-type", "location", "retry-after"];
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| kept.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    Some(IdempotentResponse {
+        request_hash,
+        status: response.status().as_u16(),
+        body,
+        headers,
+    })
+}
+
+fn replay(saved: IdempotentResponse) -> Response {
+    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, saved.body).into_response();
+    for (name, value) in saved.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Serialises the requests of one account that share an `Idempotency-Key` in
+/// this process, so local retries queue here rather than poll the store's
+/// reservation (which is what orders requests across nodes).
 #[derive(Debug, Default)]
 pub struct KeyLocks {
     held: Mutex<HashMap<(Uuid, String), KeyCell>>,

@@ -75,6 +75,18 @@ impl AppState {
     }
 }
 
+/// Serves only `/healthz`, `/readyz` and `/metrics` on `listener` until
+/// `shutdown`: how a `kepler worker` process, which has no API, is watched.
+pub async fn serve_ops(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::ops_router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
 /// Serves the API on `listener` (and runs workers when `scorer` is given and
 /// workers are enabled) until `shutdown` is cancelled; then stops accepting,
 /// lets in-flight requests finish, and lets in-flight runs finish or hands them back.

@@ -27,6 +27,11 @@ pub struct StateLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -35,12 +40,17 @@ pub struct Metrics {
     pub request_seconds: Family<OutcomeLabels, Histogram>,
     /// Admission outcomes: `admitted`, `cached`, `existing_job`, `sandbox`, or the refusing error code.
     pub admissions: Family<OutcomeLabels, Counter>,
+    /// Jobs in flight in the shared store (`pending`, `running`), read at scrape time.
     pub jobs: Family<StateLabels, Gauge>,
     pub oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Engine runs by outcome (`complete`, a failure reason, `lease_lost`, `released`).
     pub runs: Family<OutcomeLabels, Counter>,
     pub run_seconds: Family<OutcomeLabels, Histogram>,
     pub runs_in_flight: Gauge,
+    /// Runs this process claimed from a worker whose lease had expired.
+    pub lease_expiries: Counter,
+    /// Store calls that found the store unavailable, by `api` (a 503 answered) or `worker`.
+    pub store_unavailable: Family<SourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,7 +83,11 @@ impl Metrics {
             admissions.clone(),
         );
         let jobs = Family::<StateLabels, Gauge>::default();
-        registry.register("jobs", "Jobs by state", jobs.clone());
+        registry.register(
+            "jobs",
+            "Jobs in flight in the shared store, by state (pending, running)",
+            jobs.clone(),
+        );
         let oldest_pending_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "oldest_pending_job_age_seconds",
@@ -100,6 +114,18 @@ impl Metrics {
             "Engine runs in flight in this process",
             runs_in_flight.clone(),
         );
+        let lease_expiries = Counter::default();
+        registry.register(
+            "lease_expiries",
+            "Runs this process reclaimed after their worker's lease expired",
+            lease_expiries.clone(),
+        );
+        let store_unavailable = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "store_unavailable",
+            "Store calls that found the store unavailable, by source (api, worker)",
+            store_unavailable.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -110,7 +136,18 @@ impl Metrics {
             runs,
             run_seconds,
             runs_in_flight,
+            lease_expiries,
+            store_unavailable,
         }
+    }
+
+    /// Counts a store outage seen by `source` (`api` or `worker`).
+    pub fn store_unavailable(&self, source: &str) {
+        self.store_unavailable
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .inc();
     }
 
     pub fn admission(&self, outcome: &str) {

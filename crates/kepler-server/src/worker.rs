@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::FutureExt;
 use kepler_core::{Domain, FailureReason, ScoreRecord};
-use kepler_store::ClaimedRun;
+use kepler_store::{ClaimedRun, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,10 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
         match state.store.claim_run(&id, settings.lease, Utc::now()).await {
             Ok(Some(run)) => {
                 backoff = Duration::from_millis(100);
+                if run.reclaimed {
+                    state.metrics.lease_expiries.inc();
+                    tracing::warn!(run = %run.run_id, domain = %run.domain, attempt = run.attempt, "reclaimed a run whose lease expired");
+                }
                 tasks.spawn(execute(
                     state.clone(),
                     scorer.clone(),
@@ -66,6 +70,9 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
             }
             Err(error) => {
                 drop(permit);
+                if matches!(error, StoreError::Unavailable(_)) {
+                    state.metrics.store_unavailable("worker");
+                }
                 tracing::warn!(%error, ?backoff, "could not claim a run; backing off");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}

@@ -139,6 +139,9 @@ pub struct ClaimedRun {
     /// When it was first claimed: `job_timeout` counts from here, across retries.
     pub first_started_at: DateTime<Utc>,
     pub force_fresh: bool,
+    /// Taken from a worker whose lease had expired (it died or lost the store),
+    /// not from the pending queue: operators count these.
+    pub reclaimed: bool,
 }
 
 /// A saved idempotent answer.
@@ -150,13 +153,25 @@ pub struct IdempotentResponse {
     pub headers: Vec<(String, String)>,
 }
 
-/// Queue depth figures for `/metrics`.
+/// What reserving an `Idempotency-Key` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is now held for this request (until the reservation's time to
+    /// live runs out): process it, then save its answer or release the key.
+    Reserved { holder: Uuid },
+    /// An answer younger than 24 h is saved for the key.
+    Saved(IdempotentResponse),
+    /// Another request holds the key right now; its fingerprint tells a retry
+    /// (same hash: wait for its answer) from a reuse (another hash).
+    InProgress { request_hash: String },
+}
+
+/// Queue depth figures for `/metrics`: only work in flight, so a scrape costs
+/// the same however much history the store keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
     pub jobs_pending: u64,
     pub jobs_running: u64,
-    pub jobs_complete: u64,
-    pub jobs_failed: u64,
     pub oldest_pending_age: Option<Duration>,
 }
 
@@ -242,6 +257,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         tokio::time::sleep(timeout).await;
     }
 
+    /// Reserves `(account, Idempotency-Key)` for a request with this fingerprint
+    /// in one atomic step, so concurrent requests on any node see each other: the
+    /// first gets `Reserved`, the others `InProgress` or, once it is answered,
+    /// `Saved`. A reservation older than `ttl` (its node died) is taken over.
+    async fn reserve_idempotency_key(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        request_hash: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim>;
+    /// Drops a reservation that produced no answer worth replaying (an error):
+    /// the next request with the key is processed afresh. Only its holder can.
+    async fn release_idempotency_key(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        holder: Uuid,
+    ) -> Result<()>;
     /// A saved answer for `(account, Idempotency-Key)` younger than 24 h.
     async fn idempotent_response(
         &self,
@@ -249,7 +284,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<IdempotentResponse>>;
-    /// Saves an answer; the first save for a key wins.
+    /// Saves an answer; the first save for a key wins. It ends a reservation of
+    /// the same request (whoever holds it), never one of another request.
     async fn save_idempotent_response(
         &self,
         account_id: Uuid,

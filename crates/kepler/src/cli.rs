@@ -33,7 +33,7 @@ pub enum Command {
     /// Run the API server and in-process workers.
     Serve(ServeArgs),
     /// Run workers only (scale-out).
-    Worker,
+    Worker(WorkerArgs),
     /// Create or upgrade the schema.
     Migrate,
     /// Manage accounts and keys.
@@ -53,6 +53,13 @@ pub struct ServeArgs {
     /// API only: leave cold runs to `kepler worker` processes.
     #[arg(long)]
     pub no_workers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Serve /healthz, /readyz and /metrics on this address (no API); off by default.
+    #[arg(long, env = "KEPLER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

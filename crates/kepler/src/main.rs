@@ -48,9 +48,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging();
             run::serve(config, args).await?;
         }
-        Command::Worker => {
+        Command::Worker(args) => {
             init_logging();
-            run::worker(config).await?;
+            run::worker(config, args).await?;
         }
         Command::Migrate => {
             let store = run::open_store(&config).await?;

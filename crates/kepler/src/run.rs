@@ -9,7 +9,7 @@ use kepler_server::{AppState, Scorer};
 use kepler_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, WorkerArgs};
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = kepler_store::open(&config.database)
@@ -94,12 +94,34 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn worker(config: Config) -> anyhow::Result<()> {
+pub async fn worker(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     let store = open_store(&config).await?;
     let scorer = engine(&config)?;
     let state = AppState::new(store.clone(), config);
+    // Bound before the pool starts, so a taken port is an error at once, not a silent gap.
+    let ops = match args.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
+            tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+            Some(tokio::spawn(kepler_server::serve_ops(
+                state.clone(),
+                listener,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     kepler_server::worker::run_pool(state, scorer, shutdown).await;
+    if let Some(ops) = ops {
+        match ops.await {
+            Ok(Err(error)) => tracing::warn!(%error, "the metrics listener failed"),
+            Err(error) => tracing::warn!(%error, "the metrics listener panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     store.close().await;
     Ok(())
 }

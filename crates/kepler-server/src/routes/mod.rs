@@ -23,6 +23,14 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
 }
 
+/// Only the operations endpoints, for a process without the API (`kepler worker`).
+pub fn ops_router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/metrics", axum::routing::get(ops::metrics))
+}
+
 pub fn api_router() -> Router<AppState> {
     let (router, _) = openapi_router().split_for_parts();
     router.route("/openapi.json", axum::routing::get(ops::openapi))

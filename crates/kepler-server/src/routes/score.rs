@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, is_fresh};
 use kepler_core::{Domain, ScoreRecord};
-use kepler_store::{AdmissionRequest, Caller, IdempotentResponse, Job, UsageSnapshot};
+use kepler_store::{AdmissionRequest, Caller, Job, UsageSnapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -185,6 +185,7 @@ fn limit_error(kind: LimitKind, usage: WindowUsage, tier: &str) -> ApiError {
         (status = 401, description = "invalid_api_key", content_type = "application/problem+json"),
         (status = 403, description = "force_fresh_not_allowed or free_tier_sandbox_only", content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", content_type = "application/problem+json"),
+        (status = 409, description = "idempotency_key_in_use: a request with this Idempotency-Key is still in progress", content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused", content_type = "application/problem+json"),
         (status = 429, description = "cold_budget_exhausted, key_hourly_cold_limit or account_breaker_open", content_type = "application/problem+json"),
         (status = 503, description = "store_unavailable", content_type = "application/problem+json"),
@@ -214,40 +215,34 @@ async fn score_inner(
     usage_out: &mut Option<UsageSnapshot>,
 ) -> Result<Response, ApiError> {
     let (domain, force_fresh) = parse_request(body)?;
-    let idempotency_key = idempotency::key_from(headers)?;
-    let request_hash = idempotency::request_hash(&domain, force_fresh, caller.sandbox);
-    // Held until the answer is saved, so a simultaneous retry replays it (or is 422).
-    let _same_key = match &idempotency_key {
-        Some(key) => Some(state.idempotency_locks.lock(caller.account_id, key).await),
-        None => None,
+    let Some(key) = idempotency::key_from(headers)? else {
+        return answer(state, caller, domain, force_fresh, usage_out).await;
     };
-    if let Some(key) = &idempotency_key
-        && let Some(saved) = state
-            .store_call(
-                state
-                    .store
-                    .idempotent_response(caller.account_id, key, Utc::now()),
-            )
-            .await?
-    {
-        if saved.request_hash != request_hash {
-            return Err(ApiError::new(
-                ErrorCode::IdempotencyKeyReused,
-                "this Idempotency-Key was used with a different request in the last 24 hours",
-            ));
-        }
-        return Ok(replay(saved));
-    }
+    let request_hash = idempotency::request_hash(&domain, force_fresh, caller.sandbox);
+    // Local retries queue here; the store's reservation orders them across nodes.
+    let _same_key = state.idempotency_locks.lock(caller.account_id, &key).await;
+    let reservation = match idempotency::start(state, caller.account_id, key, request_hash).await? {
+        idempotency::Start::Replay(response) => return Ok(response),
+        idempotency::Start::Proceed(reservation) => reservation,
+    };
+    let result = answer(state, caller, domain, force_fresh, usage_out).await;
+    let saved = reservation.keep(&result);
+    reservation.finish(saved).await;
+    result
+}
 
+/// Steps 1–9 of §5 for a parsed request.
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    domain: Domain,
+    force_fresh: bool,
+    usage_out: &mut Option<UsageSnapshot>,
+) -> Result<Response, ApiError> {
     if caller.sandbox {
         state.metrics.admission("sandbox");
         let record = sandbox::record(domain.as_str()).ok_or_else(sandbox::unknown_domain)?;
-        let response = json_response(StatusCode::OK, &record);
-        // Saved like a live answer, so a reused key with another body is 422 here too.
-        if let Some(key) = idempotency_key {
-            save_for_replay(state, caller, &key, replayable(request_hash, &response)).await;
-        }
-        return Ok(response);
+        return Ok(json_response(StatusCode::OK, &record));
     }
 
     let policy = state.policy(caller.tier);
@@ -313,67 +308,7 @@ async fn score_inner(
             accepted(&job)
         }
     };
-    if let Some(key) = idempotency_key {
-        let saved = replayable(request_hash, &response);
-        save_for_replay(state, caller, &key, saved).await;
-    }
     Ok(response)
-}
-
-/// What to save of a successful answer for replay (taken before any await:
-/// a `Response` is not `Sync`).
-fn replayable(request_hash: String, response: &Response) -> Option<IdempotentResponse> {
-    let body = response.extensions().get::<ReplayBody>()?.0.clone();
-    let kept = ["content-type", "location", "retry-after"];
-    let headers = response
-        .headers()
-        .iter()
-        .filter(|(name, _)| kept.contains(&name.as_str()))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
-    Some(IdempotentResponse {
-        request_hash,
-        status: response.status().as_u16(),
-        body,
-        headers,
-    })
-}
-
-/// Remembers a successful answer; a failure to save is logged, not fatal: a retry
-/// then behaves like a new request, which step 5 keeps from double-charging.
-async fn save_for_replay(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-    saved: Option<IdempotentResponse>,
-) {
-    let Some(saved) = saved else { return };
-    if let Err(error) = state
-        .store
-        .save_idempotent_response(caller.account_id, key, &saved, Utc::now())
-        .await
-    {
-        tracing::warn!(%error, "could not save an idempotent response");
-    }
-}
-
-fn replay(saved: IdempotentResponse) -> Response {
-    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, saved.body).into_response();
-    for (name, value) in saved.headers {
-        if let (Ok(name), Ok(value)) = (
-            header::HeaderName::try_from(name),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
 }
 
 /// The exact body text of a response, kept so a replay is byte-for-byte the same.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use kepler_core::Tier;
 use kepler_store::testing::Backend;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{ScriptedScorer, TestServer, config, test_db};
 
@@ -107,4 +107,65 @@ async fn a_worker_node_wakes_at_once_for_work_queued_by_another_node() {
     assert_eq!(scorer.total_calls(), 2);
     api.stop().await;
     worker.stop().await;
+}
+
+/// One `POST /v1/score` with an Idempotency-Key, answered whole: (status, body).
+async fn keyed_post(node: &TestServer, key: &str, idem: &str, domain: &str) -> (u16, Value) {
+    let response = node
+        .client
+        .post(format!("{}/v1/score", node.base))
+        .header("x-api-key", key)
+        .header("idempotency-key", idem)
+        .json(&json!({ "domain": domain }))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_is_processed_once_across_nodes() {
+    let db = test_db().await;
+    let a = TestServer::start_on(&db, config("enabled = false", ""), None).await;
+    let b = TestServer::start_on(&db, config("enabled = false", ""), None).await;
+    let (_, key) = a.account(Tier::Growth).await;
+    let rounds = 8;
+    for round in 0..rounds {
+        // Two different requests under one key at the same instant, one per node:
+        // each node's own lock cannot see the other, only the store's reservation can.
+        let idem = format!("order-{round}");
+        let (domain_a, domain_b) = (format!("a{round}.example"), format!("b{round}.example"));
+        let (from_a, from_b) = tokio::join!(
+            keyed_post(&a, &key, &idem, &domain_a),
+            keyed_post(&b, &key, &idem, &domain_b),
+        );
+        let mut statuses = [from_a.0, from_b.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [202, 422], "{from_a:?} {from_b:?}");
+        let refused = if from_a.0 == 422 {
+            &from_a.1
+        } else {
+            &from_b.1
+        };
+        assert_eq!(refused["error"], "idempotency_key_reused", "{refused}");
+
+        // The same request on both nodes: admitted once, the other answer is its replay.
+        let idem = format!("retry-{round}");
+        let domain = format!("r{round}.example");
+        let (from_a, from_b) = tokio::join!(
+            keyed_post(&a, &key, &idem, &domain),
+            keyed_post(&b, &key, &idem, &domain),
+        );
+        assert_eq!((from_a.0, from_b.0), (202, 202), "{from_a:?} {from_b:?}");
+        assert_eq!(from_a.1["job_id"], from_b.1["job_id"], "one job");
+    }
+    let usage = b.usage(&key).await;
+    assert_eq!(
+        usage["month"]["cold_calls"],
+        2 * rounds,
+        "one cold call per key: {usage}"
+    );
+    a.stop().await;
+    b.stop().await;
 }

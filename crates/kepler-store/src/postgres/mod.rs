@@ -30,8 +30,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, Pg
 use uuid::Uuid;
 
 use crate::{
-    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotentResponse, Job,
-    NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
+    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotencyClaim,
+    IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -378,6 +378,29 @@ impl Store for PostgresStore {
 
     async fn wait_for_work(&self, timeout: Duration) {
         self.wakeups.wait(timeout).await;
+    }
+
+    async fn reserve_idempotency_key(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        request_hash: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim> {
+        // One statement at a time on a pooled connection: each sees the latest commits.
+        let mut conn = self.pool.acquire().await?;
+        idempotency::reserve(&mut conn, account_id, key, request_hash, ttl, now).await
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        holder: Uuid,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        idempotency::release(&mut conn, account_id, key, holder).await
     }
 
     async fn idempotent_response(

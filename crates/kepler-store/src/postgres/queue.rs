@@ -42,7 +42,7 @@ pub(super) async fn claim(
     // (its worker died). Rows another transaction holds are skipped, not waited for.
     let row = sqlx::query(
         "WITH next AS ( \
-           SELECT run_id FROM runs \
+           SELECT run_id, status AS was FROM runs \
            WHERE status IN ('pending', 'running') \
              AND (status = 'pending' OR lease_expires_at < $3) \
            ORDER BY created_at, run_id \
@@ -52,7 +52,8 @@ pub(super) async fn claim(
          UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
            attempts = attempts + 1, first_started_at = COALESCE(first_started_at, $3) \
          FROM next WHERE runs.run_id = next.run_id \
-         RETURNING runs.run_id, runs.domain, runs.attempts, runs.first_started_at, runs.force_fresh",
+         RETURNING runs.run_id, runs.domain, runs.attempts, runs.first_started_at, runs.force_fresh, \
+           next.was = 'running' AS reclaimed",
     )
     .bind(worker_id)
     .bind(now_ms.saturating_add(duration_millis(lease)))
@@ -76,6 +77,7 @@ pub(super) async fn claim(
         attempt: u32::try_from(attempts).unwrap_or(0),
         first_started_at: rows::instant(&row, "first_started_at")?,
         force_fresh: row.try_get("force_fresh")?,
+        reclaimed: row.try_get("reclaimed")?,
     }))
 }
 
@@ -222,26 +224,28 @@ pub(super) async fn release(conn: &mut PgConnection, run_id: Uuid, worker_id: &s
 }
 
 pub(super) async fn stats(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<QueueStats> {
-    let mut stats = QueueStats::default();
-    let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in &counts {
-        let n = crate::windows::count(row.try_get("n")?);
-        match rows::job_status(row, "status")? {
-            JobStatus::Pending => stats.jobs_pending = n,
-            JobStatus::Running => stats.jobs_running = n,
-            JobStatus::Complete => stats.jobs_complete = n,
-            JobStatus::Failed => stats.jobs_failed = n,
-        }
-    }
-    let oldest: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(created_at) FROM jobs WHERE status = 'pending'")
-            .fetch_one(conn)
-            .await?;
-    if let Some(oldest) = oldest {
-        let age = now - from_millis(oldest)?;
-        stats.oldest_pending_age = Some(age.to_std().unwrap_or(Duration::ZERO));
-    }
-    Ok(stats)
+    // Only jobs in flight: `jobs_by_status` is walked for two states, never the
+    // complete/failed history, so a scrape stays cheap however old the store.
+    let row = sqlx::query(
+        "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending, \
+                COUNT(*) FILTER (WHERE status = 'running') AS running, \
+                MIN(created_at) FILTER (WHERE status = 'pending') AS oldest \
+         FROM jobs WHERE status IN ('pending', 'running')",
+    )
+    .fetch_one(conn)
+    .await?;
+    let oldest: Option<i64> = row.try_get("oldest")?;
+    let oldest_pending_age = match oldest {
+        Some(oldest) => Some(
+            (now - from_millis(oldest)?)
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        ),
+        None => None,
+    };
+    Ok(QueueStats {
+        jobs_pending: crate::windows::count(row.try_get("pending")?),
+        jobs_running: crate::windows::count(row.try_get("running")?),
+        oldest_pending_age,
+    })
 }

@@ -1,13 +1,18 @@
-//! Saved answers for `Idempotency-Key`, replayed for [`IDEMPOTENCY_WINDOW`].
+//! Saved answers for `Idempotency-Key`, replayed for [`IDEMPOTENCY_WINDOW`], and
+//! the reservations that make one key's requests take turns across processes
+//! (see the migration `20261129000200_idempotency_reservations.sql`). Every
+//! change runs in the caller's `BEGIN IMMEDIATE` transaction.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use uuid::Uuid;
 
-use crate::time::{chrono_millis, to_millis};
+use crate::time::{chrono_millis, duration_millis, to_millis};
 use crate::windows::IDEMPOTENCY_WINDOW;
-use crate::{IdempotentResponse, Result, StoreError};
+use crate::{IdempotencyClaim, IdempotentResponse, Result, StoreError};
 
 /// The oldest stored instant still inside the window at `now`.
 fn since(now: DateTime<Utc>) -> i64 {
@@ -24,27 +29,104 @@ pub(super) async fn get(
 ) -> Result<Option<IdempotentResponse>> {
     let row = sqlx::query(
         "SELECT request_hash, status, body, headers FROM idempotency \
-         WHERE account_id = ? AND idem_key = ? AND created_at >= ?",
+         WHERE account_id = ? AND idem_key = ? AND created_at >= ? AND reserved_until IS NULL",
     )
     .bind(account_id.to_string())
     .bind(key)
     .bind(since(now))
     .fetch_optional(conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
+    row.as_ref().map(saved).transpose()
+}
+
+fn saved(row: &SqliteRow) -> Result<IdempotentResponse> {
     let status: i64 = row.try_get("status")?;
     let headers: String = row.try_get("headers")?;
-    Ok(Some(IdempotentResponse {
+    Ok(IdempotentResponse {
         request_hash: row.try_get("request_hash")?,
         status: u16::try_from(status)
             .map_err(|_| StoreError::Corrupt(format!("HTTP status {status}")))?,
         body: row.try_get("body")?,
         headers: serde_json::from_str(&headers)?,
-    }))
+    })
 }
 
-/// Saves an answer unless one younger than the window exists (the first save wins);
-/// an expired answer is replaced. Expired answers of every account are dropped on the way.
+/// Takes the key, or reports who has it: a new row, or a row whose answer left
+/// the window or whose reservation expired, is taken; a live row is read.
+pub(super) async fn reserve(
+    conn: &mut SqliteConnection,
+    account_id: Uuid,
+    key: &str,
+    request_hash: &str,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<IdempotencyClaim> {
+    let now_ms = to_millis(now);
+    let holder = Uuid::new_v4();
+    let taken = sqlx::query(
+        "INSERT INTO idempotency (account_id, idem_key, request_hash, status, body, headers, \
+           created_at, reserved_by, reserved_until) \
+         VALUES (?1, ?2, ?3, 0, '', '[]', 0, ?5, ?6) \
+         ON CONFLICT (account_id, idem_key) DO UPDATE SET \
+           request_hash = excluded.request_hash, status = 0, body = '', headers = '[]', \
+           created_at = 0, reserved_by = excluded.reserved_by, \
+           reserved_until = excluded.reserved_until \
+         WHERE CASE WHEN idempotency.reserved_until IS NULL THEN idempotency.created_at < ?7 \
+                    ELSE idempotency.reserved_until <= ?4 END \
+         RETURNING reserved_by",
+    )
+    .bind(account_id.to_string())
+    .bind(key)
+    .bind(request_hash)
+    .bind(now_ms)
+    .bind(holder.to_string())
+    .bind(now_ms.saturating_add(duration_millis(ttl)))
+    .bind(since(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if taken.is_some() {
+        return Ok(IdempotencyClaim::Reserved { holder });
+    }
+    // The write lock is held: the row that refused us is still there.
+    let row = sqlx::query(
+        "SELECT request_hash, status, body, headers, reserved_until FROM idempotency \
+         WHERE account_id = ? AND idem_key = ?",
+    )
+    .bind(account_id.to_string())
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    let reserved_until: Option<i64> = row.try_get("reserved_until")?;
+    Ok(match reserved_until {
+        Some(_) => IdempotencyClaim::InProgress {
+            request_hash: row.try_get("request_hash")?,
+        },
+        None => IdempotencyClaim::Saved(saved(&row)?),
+    })
+}
+
+pub(super) async fn release(
+    conn: &mut SqliteConnection,
+    account_id: Uuid,
+    key: &str,
+    holder: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM idempotency WHERE account_id = ? AND idem_key = ? \
+         AND reserved_by = ? AND reserved_until IS NOT NULL",
+    )
+    .bind(account_id.to_string())
+    .bind(key)
+    .bind(holder.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Saves an answer unless one younger than the window exists (the first save wins)
+/// or another request holds the key; an expired answer or reservation is replaced,
+/// and a reservation of the same request is completed. Expired answers and
+/// reservations of every account are dropped on the way.
 pub(super) async fn save(
     conn: &mut SqliteConnection,
     account_id: Uuid,
@@ -53,17 +135,25 @@ pub(super) async fn save(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let since = since(now);
-    sqlx::query("DELETE FROM idempotency WHERE created_at < ?")
-        .bind(since)
-        .execute(&mut *conn)
-        .await?;
+    let now_ms = to_millis(now);
+    sqlx::query(
+        "DELETE FROM idempotency WHERE created_at < ? \
+         AND (reserved_until IS NULL OR reserved_until <= ?)",
+    )
+    .bind(since)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO idempotency (account_id, idem_key, request_hash, status, body, headers, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (account_id, idem_key) DO UPDATE SET \
            request_hash = excluded.request_hash, status = excluded.status, body = excluded.body, \
-           headers = excluded.headers, created_at = excluded.created_at \
-         WHERE idempotency.created_at < ?",
+           headers = excluded.headers, created_at = excluded.created_at, \
+           reserved_by = NULL, reserved_until = NULL \
+         WHERE CASE WHEN idempotency.reserved_until IS NULL THEN idempotency.created_at < ?8 \
+                    ELSE idempotency.request_hash = excluded.request_hash \
+                      OR idempotency.reserved_until <= ?7 END",
     )
     .bind(account_id.to_string())
     .bind(key)
@@ -71,7 +161,7 @@ pub(super) async fn save(
     .bind(i64::from(response.status))
     .bind(&response.body)
     .bind(serde_json::to_string(&response.headers)?)
-    .bind(to_millis(now))
+    .bind(now_ms)
     .bind(since)
     .execute(conn)
     .await?;

@@ -32,8 +32,8 @@ use uuid::Uuid;
 use self::admission::Decided;
 
 use crate::{
-    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotentResponse, Job,
-    NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
+    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotencyClaim,
+    IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -301,6 +301,32 @@ impl Store for SqliteStore {
         let stats = queue::stats(&mut snapshot, now).await?;
         snapshot.commit().await?;
         Ok(stats)
+    }
+
+    async fn reserve_idempotency_key(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        request_hash: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim> {
+        let mut tx = self.write().await?;
+        let claim = idempotency::reserve(&mut tx, account_id, key, request_hash, ttl, now).await?;
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        account_id: Uuid,
+        key: &str,
+        holder: Uuid,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        idempotency::release(&mut tx, account_id, key, holder).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn idempotent_response(

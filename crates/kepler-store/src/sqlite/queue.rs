@@ -16,7 +16,11 @@ use crate::time::{duration_millis, from_millis, to_millis, truncate};
 use crate::{ClaimedRun, QueueStats, Result, StoreError};
 
 /// The oldest run waiting: pending, or running under a lease that has expired (its worker died).
-async fn next_claimable(conn: &mut SqliteConnection, now_ms: i64) -> Result<Option<String>> {
+/// The run's id, and whether it was taken from an expired lease.
+async fn next_claimable(
+    conn: &mut SqliteConnection,
+    now_ms: i64,
+) -> Result<Option<(String, bool)>> {
     // Two indexed LIMIT 1 reads rather than one UNION: the pending index is ordered by age.
     let pending = sqlx::query("SELECT run_id, created_at FROM runs WHERE status = 'pending' ORDER BY created_at, run_id LIMIT 1")
         .fetch_optional(&mut *conn)
@@ -28,14 +32,15 @@ async fn next_claimable(conn: &mut SqliteConnection, now_ms: i64) -> Result<Opti
     .bind(now_ms)
     .fetch_optional(&mut *conn)
     .await?;
-    let mut oldest: Option<(i64, String)> = None;
-    for row in [pending, expired].into_iter().flatten() {
+    let mut oldest: Option<((i64, String), bool)> = None;
+    for (row, reclaimed) in [(pending, false), (expired, true)] {
+        let Some(row) = row else { continue };
         let candidate: (i64, String) = (row.try_get("created_at")?, row.try_get("run_id")?);
-        if oldest.as_ref().is_none_or(|o| candidate < *o) {
-            oldest = Some(candidate);
+        if oldest.as_ref().is_none_or(|(o, _)| candidate < *o) {
+            oldest = Some((candidate, reclaimed));
         }
     }
-    Ok(oldest.map(|(_, id)| id))
+    Ok(oldest.map(|((_, id), reclaimed)| (id, reclaimed)))
 }
 
 pub(super) async fn claim(
@@ -45,7 +50,7 @@ pub(super) async fn claim(
     now: DateTime<Utc>,
 ) -> Result<Option<ClaimedRun>> {
     let now_ms = to_millis(now);
-    let Some(run_id) = next_claimable(&mut *conn, now_ms).await? else {
+    let Some((run_id, reclaimed)) = next_claimable(&mut *conn, now_ms).await? else {
         return Ok(None);
     };
     let row = sqlx::query(
@@ -72,6 +77,7 @@ pub(super) async fn claim(
         attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
         first_started_at: rows::instant(&row, "first_started_at")?,
         force_fresh: row.try_get("force_fresh")?,
+        reclaimed,
     }))
 }
 
@@ -207,26 +213,27 @@ pub(super) async fn release(
 }
 
 pub(super) async fn stats(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<QueueStats> {
-    let mut stats = QueueStats::default();
-    let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in &counts {
-        let n = crate::windows::count(row.try_get("n")?);
-        match rows::job_status(row, "status")? {
-            kepler_core::JobStatus::Pending => stats.jobs_pending = n,
-            kepler_core::JobStatus::Running => stats.jobs_running = n,
-            kepler_core::JobStatus::Complete => stats.jobs_complete = n,
-            kepler_core::JobStatus::Failed => stats.jobs_failed = n,
-        }
-    }
-    let oldest: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(created_at) FROM jobs WHERE status = 'pending'")
-            .fetch_one(conn)
-            .await?;
-    if let Some(oldest) = oldest {
-        let age = now - from_millis(oldest)?;
-        stats.oldest_pending_age = Some(age.to_std().unwrap_or(Duration::ZERO));
-    }
-    Ok(stats)
+    // Only jobs in flight, each an indexed range of `jobs_by_status`: a scrape
+    // never walks the complete/failed history.
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'pending') AS pending, \
+                (SELECT COUNT(*) FROM jobs WHERE status = 'running') AS running, \
+                (SELECT MIN(created_at) FROM jobs WHERE status = 'pending') AS oldest",
+    )
+    .fetch_one(conn)
+    .await?;
+    let oldest: Option<i64> = row.try_get("oldest")?;
+    let oldest_pending_age = match oldest {
+        Some(oldest) => Some(
+            (now - from_millis(oldest)?)
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        ),
+        None => None,
+    };
+    Ok(QueueStats {
+        jobs_pending: crate::windows::count(row.try_get("pending")?),
+        jobs_running: crate::windows::count(row.try_get("running")?),
+        oldest_pending_age,
+    })
 }

@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use futures::future::join_all;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, next_month_start};
 use kepler_core::{FailureReason, JobStatus, Tier};
-use kepler_store::{IdempotentResponse, Store, StoreError, keys, time::truncate};
+use kepler_store::{IdempotencyClaim, IdempotentResponse, Store, StoreError, keys, time::truncate};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -1089,8 +1089,13 @@ pub async fn jobs_joining_a_running_run_settle_with_it(h: Harness) {
     }
     let stats = s.queue_stats(now() + minutes(3)).await.expect("stats");
     assert_eq!(
-        (stats.jobs_failed, stats.jobs_running, stats.jobs_pending),
-        (2, 0, 0)
+        (
+            stats.jobs_running,
+            stats.jobs_pending,
+            stats.oldest_pending_age
+        ),
+        (0, 0, None),
+        "failed jobs leave the queue"
     );
 
     // A failed run does not block asking again: a new job, a new run, a new charge.
@@ -1143,6 +1148,8 @@ pub async fn expired_lease_is_reclaimed_and_the_first_worker_fenced(h: Harness) 
         (2, t0),
         "job_timeout counts from the first claim"
     );
+    assert!(!first.reclaimed, "the first claim took a pending run");
+    assert!(second.reclaimed, "the second took an expired lease");
 
     assert!(
         !s.heartbeat(first.run_id, "w1", LEASE, t1)
@@ -1254,6 +1261,7 @@ pub async fn release_hands_the_run_back(h: Harness) {
         (again.run_id, again.attempt, again.first_started_at),
         (run.run_id, 2, later)
     );
+    assert!(!again.reclaimed, "a handed-back run is not a lease expiry");
     assert!(
         !s.complete_run(run.run_id, "w1", &record("rel.example", later), later)
             .await
@@ -1388,22 +1396,20 @@ pub async fn queue_stats_count_jobs(h: Harness) {
         .expect("run");
     assert_eq!(run.domain, "one.example");
     let stats = s.queue_stats(now()).await.expect("stats");
-    assert_eq!(
-        (
-            stats.jobs_pending,
-            stats.jobs_running,
-            stats.jobs_complete,
-            stats.jobs_failed
-        ),
-        (2, 1, 0, 0)
-    );
+    assert_eq!((stats.jobs_pending, stats.jobs_running), (2, 1));
     assert_eq!(stats.oldest_pending_age, Some(StdDuration::from_secs(300)));
     assert!(
         s.complete_run(run.run_id, "w", &record("one.example", now()), now())
             .await
             .expect("complete")
     );
-    assert_eq!(s.queue_stats(now()).await.expect("stats").jobs_complete, 1);
+    let stats = s.queue_stats(now()).await.expect("stats");
+    assert_eq!(
+        (stats.jobs_pending, stats.jobs_running),
+        (2, 0),
+        "a complete job leaves the queue"
+    );
+    assert_eq!(stats.oldest_pending_age, Some(StdDuration::from_secs(300)));
 }
 
 // ---------------------------------------------------------------- records, jobs, idempotency
@@ -1544,6 +1550,208 @@ pub async fn idempotent_answers_replay_for_a_day(h: Harness) {
             .expect("get"),
         Some(answer("h3", 201))
     );
+}
+
+/// A reservation for `hash` under `key`, or what stood in its way.
+async fn reserve(
+    s: &dyn Store,
+    account: Uuid,
+    key: &str,
+    hash: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> IdempotencyClaim {
+    s.reserve_idempotency_key(account, key, hash, RESERVATION_TTL, at)
+        .await
+        .expect("reserve")
+}
+
+const RESERVATION_TTL: StdDuration = StdDuration::from_secs(30);
+
+fn saved_answer(hash: &str) -> IdempotentResponse {
+    IdempotentResponse {
+        request_hash: hash.into(),
+        status: 202,
+        body: "{\"job_id\":\"j\"}".into(),
+        headers: vec![("retry-after".into(), "5".into())],
+    }
+}
+
+pub async fn idempotency_keys_are_reserved_then_answered(h: Harness) {
+    let s = h.store.as_ref();
+    let a = client(s, Tier::Growth).await;
+    let id = a.account.account_id;
+
+    let IdempotencyClaim::Reserved { holder } = reserve(s, id, "k", "h1", now()).await else {
+        panic!("a new key is reserved");
+    };
+    for hash in ["h1", "h2"] {
+        assert_eq!(
+            reserve(s, id, "k", hash, now()).await,
+            IdempotencyClaim::InProgress {
+                request_hash: "h1".into()
+            },
+            "a held key reports its holder's request, whoever asks"
+        );
+    }
+    assert_eq!(
+        s.idempotent_response(id, "k", now()).await.expect("get"),
+        None,
+        "a reservation is not an answer"
+    );
+    // Another request's answer cannot take a key held for a different one.
+    s.save_idempotent_response(id, "k", &saved_answer("h2"), now())
+        .await
+        .expect("save");
+    assert_eq!(
+        s.idempotent_response(id, "k", now()).await.expect("get"),
+        None
+    );
+
+    s.save_idempotent_response(id, "k", &saved_answer("h1"), now())
+        .await
+        .expect("save");
+    let later = now() + minutes(60);
+    assert_eq!(
+        reserve(s, id, "k", "h1", later).await,
+        IdempotencyClaim::Saved(saved_answer("h1"))
+    );
+    assert_eq!(
+        reserve(s, id, "k", "h2", later).await,
+        IdempotencyClaim::Saved(saved_answer("h1")),
+        "a saved answer is reported to a reuse too, for the caller to refuse"
+    );
+    s.release_idempotency_key(id, "k", holder)
+        .await
+        .expect("release after saving");
+    assert_eq!(
+        s.idempotent_response(id, "k", later).await.expect("get"),
+        Some(saved_answer("h1")),
+        "a release never drops a saved answer"
+    );
+
+    // A day later the answer is forgotten and the key can be reserved again.
+    let next_day = now() + chrono::Duration::hours(24);
+    assert!(matches!(
+        reserve(s, id, "k", "h2", next_day).await,
+        IdempotencyClaim::Reserved { .. }
+    ));
+}
+
+pub async fn a_released_or_expired_reservation_frees_the_key(h: Harness) {
+    let s = h.store.as_ref();
+    let a = client(s, Tier::Growth).await;
+    let b = client(s, Tier::Growth).await;
+    let id = a.account.account_id;
+
+    let IdempotencyClaim::Reserved { holder } = reserve(s, id, "k", "h1", now()).await else {
+        panic!("reserved");
+    };
+    assert!(
+        matches!(
+            reserve(s, b.account.account_id, "k", "h1", now()).await,
+            IdempotencyClaim::Reserved { .. }
+        ),
+        "keys are per account"
+    );
+    s.release_idempotency_key(id, "k", Uuid::new_v4())
+        .await
+        .expect("release by a stranger");
+    assert!(
+        matches!(
+            reserve(s, id, "k", "h2", now()).await,
+            IdempotencyClaim::InProgress { .. }
+        ),
+        "only the holder releases"
+    );
+    s.release_idempotency_key(id, "k", holder)
+        .await
+        .expect("release");
+    let IdempotencyClaim::Reserved { holder: second } = reserve(s, id, "k", "h2", now()).await
+    else {
+        panic!("a released key is free at once");
+    };
+
+    // The second holder's node dies: its reservation blocks the key for the TTL only.
+    let ttl = chrono::Duration::from_std(RESERVATION_TTL).expect("ttl");
+    let almost = now() + ttl - chrono::Duration::milliseconds(1);
+    assert_eq!(
+        reserve(s, id, "k", "h3", almost).await,
+        IdempotencyClaim::InProgress {
+            request_hash: "h2".into()
+        }
+    );
+    let IdempotencyClaim::Reserved { holder: third } = reserve(s, id, "k", "h3", now() + ttl).await
+    else {
+        panic!("an expired reservation is taken over");
+    };
+    assert_ne!(third, second);
+    s.release_idempotency_key(id, "k", second)
+        .await
+        .expect("late release");
+    assert_eq!(
+        reserve(s, id, "k", "h3", now() + ttl).await,
+        IdempotencyClaim::InProgress {
+            request_hash: "h3".into()
+        },
+        "the dead holder's late release does not free the new holder's key"
+    );
+    // The dead holder's late answer does not overwrite the new holder's request either.
+    s.save_idempotent_response(id, "k", &saved_answer("h2"), now() + ttl)
+        .await
+        .expect("late save");
+    s.save_idempotent_response(id, "k", &saved_answer("h3"), now() + ttl)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.idempotent_response(id, "k", now() + ttl)
+            .await
+            .expect("get"),
+        Some(saved_answer("h3"))
+    );
+}
+
+pub async fn one_reservation_wins_across_two_handles(h: Harness) {
+    // Two handles on one database stand in for two nodes: only the store orders them.
+    let other = h.backend.reopen().await;
+    let a = client(h.store.as_ref(), Tier::Growth).await;
+    let id = a.account.account_id;
+    for round in 0..5 {
+        let key = format!("race-{round}");
+        let tasks = (0..16).map(|i| {
+            let store = if i % 2 == 0 {
+                Arc::clone(&h.store)
+            } else {
+                Arc::clone(&other)
+            };
+            let key = key.clone();
+            tokio::spawn(async move {
+                let hash = format!("h{i}");
+                let claim = reserve(store.as_ref(), id, &key, &hash, now()).await;
+                (hash, claim)
+            })
+        });
+        let claims: Vec<(String, IdempotencyClaim)> = join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task"))
+            .collect();
+        let winners: Vec<&String> = claims
+            .iter()
+            .filter(|(_, c)| matches!(c, IdempotencyClaim::Reserved { .. }))
+            .map(|(hash, _)| hash)
+            .collect();
+        assert_eq!(winners.len(), 1, "{claims:?}");
+        let expected = IdempotencyClaim::InProgress {
+            request_hash: winners[0].clone(),
+        };
+        assert!(
+            claims
+                .iter()
+                .all(|(hash, c)| hash == winners[0] || *c == expected),
+            "every loser sees the winner's request: {claims:?}"
+        );
+    }
+    other.close().await;
 }
 
 // ---------------------------------------------------------------- durability and failure
