@@ -20,12 +20,16 @@ pub struct HttpResult {
     /// `/healthz` before and after the other runs: their mean is the
     /// baseline, their spread shows how noisy the machine was.
     pub healthz: [Load; 2],
+    /// `/readyz`: one `SELECT 1` per request, what any store read costs at least.
+    pub readyz: Load,
     pub cached: Load,
     pub cold: Load,
     /// Cold calls the store counted during the cold run (from `/v1/usage`).
     pub cold_counted: u64,
     /// Resident set of the API process, idle after start, in KiB.
     pub rss_idle_kib: Option<u64>,
+    /// The database server's durability setting (`synchronous_commit`), where it has one.
+    pub synchronous_commit: Option<String>,
 }
 
 impl HttpResult {
@@ -53,7 +57,12 @@ async fn run_backend(args: &HttpArgs, backend: Backend) -> anyhow::Result<HttpRe
         .await
         .context("starting the test network")?;
     let database = Database::create(backend, dir.path(), &args.postgres).await?;
-    let result = measure(args, backend, dir.path(), &net, &database.url).await;
+    let result = measure(args, backend, dir.path(), &net, &database.url)
+        .await
+        .map(|mut result| {
+            result.synchronous_commit = database.synchronous_commit.clone();
+            result
+        });
     database.drop().await;
     net.shutdown().await;
     result
@@ -122,6 +131,8 @@ async fn measure(
     let load = |scenario| wrk::run(scenario, &base, &options, &env, dir);
     eprintln!("http/{backend}: /healthz");
     let healthz_before = load(Scenario::Healthz).await?;
+    eprintln!("http/{backend}: /readyz");
+    let readyz = load(Scenario::Readyz).await?;
     eprintln!("http/{backend}: cached hit");
     let cached = load(Scenario::CachedHit).await?;
     let before = cold_calls(&api.base_url, &key).await?;
@@ -134,10 +145,12 @@ async fn measure(
     Ok(HttpResult {
         backend,
         healthz: [healthz_before, healthz_after],
+        readyz,
         cached,
         cold,
         cold_counted,
         rss_idle_kib,
+        synchronous_commit: None,
     })
 }
 
@@ -189,6 +202,7 @@ async fn cold_calls(base: &str, key: &str) -> anyhow::Result<u64> {
 struct Database {
     url: String,
     postgres: Option<(String, String)>,
+    synchronous_commit: Option<String>,
 }
 
 impl Database {
@@ -197,14 +211,17 @@ impl Database {
             Backend::Sqlite => Ok(Database {
                 url: format!("sqlite://{}", dir.join("kepler.db").display()),
                 postgres: None,
+                synchronous_commit: None,
             }),
             Backend::Postgres => {
                 let name = format!("kepler_bench_{}", std::process::id());
                 psql(postgres, &format!("DROP DATABASE IF EXISTS {name}")).await?;
                 psql(postgres, &format!("CREATE DATABASE {name}")).await?;
+                let synchronous_commit = psql_show(postgres, "synchronous_commit").await.ok();
                 Ok(Database {
                     url: format!("{}/{name}", postgres.trim_end_matches('/')),
                     postgres: Some((postgres.to_owned(), name)),
+                    synchronous_commit,
                 })
             }
         }
@@ -230,4 +247,17 @@ async fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
         .context("running psql")?;
     anyhow::ensure!(status.success(), "psql {sql:?} failed");
     Ok(())
+}
+
+/// A server setting as the server reports it (`SHOW name`).
+async fn psql_show(server: &str, name: &str) -> anyhow::Result<String> {
+    let output = Command::new("psql")
+        .arg(format!("{}/postgres", server.trim_end_matches('/')))
+        .args(["--no-align", "--tuples-only", "--command"])
+        .arg(format!("SHOW {name}"))
+        .output()
+        .await
+        .context("running psql")?;
+    anyhow::ensure!(output.status.success(), "psql SHOW {name} failed");
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

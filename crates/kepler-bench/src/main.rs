@@ -54,7 +54,7 @@ struct HttpArgs {
     #[arg(long, default_value_t = 1)]
     threads: u32,
     /// Store backends to measure: sqlite, postgres (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<server::Backend>,
     /// PostgreSQL server for the postgres backend (a fresh database is created and dropped).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]

@@ -61,9 +61,12 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
          ({threads} thread, {conns} connections, {secs} s per run) on the same machine, so the\n\
          load generator and the server share its cores. The account is on an\n\
          enterprise tier whose limits are raised out of reach: the limits are\n\
-         computed on every call, never hit. Runs, in order: `/healthz`, cached hit,\n\
-         cold admission, `/healthz` again; the baseline is the mean of the two\n\
-         `/healthz` runs.\n\n\
+         computed on every call, never hit. Runs, in order: `/healthz`, `/readyz`,\n\
+         cached hit, cold admission, `/healthz` again; the baseline is the mean of\n\
+         the two `/healthz` runs.\n\n\
+         - **`/readyz`**: one `SELECT 1` on the store per request, no other work:\n  \
+         the ceiling of any request that reads the store (the cached hit needs\n  \
+         at least this one statement to see a key revoked a moment ago).\n\
          - **cached hit**: `POST /v1/score` for `strong.test`, whose fresh record\n  \
          a real engine run stored first: authentication, the fresh-record\n  \
          short-circuit, the JSON record.\n\
@@ -79,6 +82,12 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
         let _ = writeln!(out, "### {}\n", r.backend);
         out += "| path | req/s | × `/healthz` | p50 | p99 | requests | errors |\n|---|---|---|---|---|---|---|\n";
         row(&mut out, "`GET /healthz` (before)", &r.healthz[0], baseline);
+        row(
+            &mut out,
+            "`GET /readyz` (one store round trip)",
+            &r.readyz,
+            baseline,
+        );
         row(&mut out, "`POST /v1/score` cached hit", &r.cached, baseline);
         row(
             &mut out,
@@ -93,6 +102,14 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
              requests still in flight when wrk stops are admitted but not counted by wrk).\n",
             r.cold_counted, r.cold.requests
         );
+        if let Some(setting) = &r.synchronous_commit {
+            let _ = writeln!(
+                out,
+                "The server's `synchronous_commit` is `{setting}`: with `on`, every admission's\n\
+                 commit waits for its WAL record to be flushed to disk (concurrent commits\n\
+                 share a flush).\n"
+            );
+        }
         if let Some(kib) = r.rss_idle_kib {
             let _ = writeln!(
                 out,

@@ -23,6 +23,9 @@ end
 pub enum Scenario {
     /// `GET /healthz`: the HTTP stack's own limit, the baseline.
     Healthz,
+    /// `GET /readyz`: one trivial store round trip (`SELECT 1`), the floor
+    /// of any request that reads the store.
+    Readyz,
     /// `POST /v1/score` for a domain with a fresh stored record.
     CachedHit,
     /// `POST /v1/score` for a new domain every time: a cold admission.
@@ -33,6 +36,7 @@ impl Scenario {
     fn script(self) -> String {
         let body = match self {
             Scenario::Healthz => "wrk.method = \"GET\"\nwrk.path = \"/healthz\"\n".to_string(),
+            Scenario::Readyz => "wrk.method = \"GET\"\nwrk.path = \"/readyz\"\n".to_string(),
             Scenario::CachedHit => r#"
 wrk.method = "POST"
 wrk.path = "/v1/score"

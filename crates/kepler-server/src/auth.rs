@@ -21,6 +21,20 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The presented key, or the 401 for a request without one.
+pub(crate) fn require_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    presented_key(headers)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            invalid_key("send your key in the X-API-Key header (or Authorization: Bearer)")
+        })
+}
+
+/// The 401 for a key that is unknown or revoked.
+pub(crate) fn unknown_key() -> ApiError {
+    invalid_key("the API key is unknown or revoked")
+}
+
 fn invalid_key(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidApiKey, detail).header(
         header::WWW_AUTHENTICATE,
@@ -35,17 +49,13 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(key) = presented_key(&parts.headers).filter(|k| !k.is_empty()) else {
-            return Err(invalid_key(
-                "send your key in the X-API-Key header (or Authorization: Bearer)",
-            ));
-        };
+        let key = require_key(&parts.headers)?;
         match state.store_call(state.store.authenticate(key)).await? {
             Some(caller) => {
                 parts.extensions.insert(caller.clone());
                 Ok(Authenticated(caller))
             }
-            None => Err(invalid_key("the API key is unknown or revoked")),
+            None => Err(unknown_key()),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kepler_core::admission::{Decision, WindowUsage};
 use kepler_core::config::DatabaseSettings;
-use kepler_core::{Domain, FailureReason, JobStatus, ScoreRecord, Tier, TierPolicy};
+use kepler_core::{Domain, FailureReason, JobStatus, ScoreRecord, Tier, TierPolicy, TierTable};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -105,6 +105,30 @@ pub struct AdmissionRequest {
     pub domain: Domain,
     pub force_fresh: bool,
     pub now: DateTime<Utc>,
+}
+
+/// An admission asked before its caller is known: `POST /v1/score` with the key
+/// still to check, for [`Store::authenticate_and_admit`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub domain: &'a Domain,
+    pub force_fresh: bool,
+    pub now: DateTime<Utc>,
+    /// Every tier's effective policy: the caller's tier picks one.
+    pub tiers: &'a TierTable,
+}
+
+impl Ask<'_> {
+    /// The admission request once the caller is known.
+    pub fn request(&self, caller: &Caller) -> AdmissionRequest {
+        AdmissionRequest {
+            caller: caller.clone(),
+            policy: self.tiers.policy(caller.tier),
+            domain: self.domain.clone(),
+            force_fresh: self.force_fresh,
+            now: self.now,
+        }
+    }
 }
 
 /// The three cold-call windows of a key and its account.
@@ -205,6 +229,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// cost-log row, creates the job and attaches it to the domain's run (creating
     /// the run when none is pending or running).
     async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome>;
+    /// [`Store::authenticate`] then, for a live key, [`Store::admit`]: what a
+    /// `POST /v1/score` does, in as few round trips as the backend allows (a
+    /// cached hit is one statement where it can be). `None` for an unknown or
+    /// revoked key; a sandbox key is returned without an outcome (it admits nothing).
+    async fn authenticate_and_admit(
+        &self,
+        presented_key: &str,
+        ask: &Ask<'_>,
+    ) -> Result<Option<(Caller, Option<AdmissionOutcome>)>> {
+        let Some(caller) = self.authenticate(presented_key).await? else {
+            return Ok(None);
+        };
+        if caller.sandbox {
+            return Ok(Some((caller, None)));
+        }
+        let outcome = self.admit(&ask.request(&caller)).await?;
+        Ok(Some((caller, Some(outcome))))
+    }
     /// The three windows and this month's cost for a key and its account.
     async fn usage(
         &self,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, is_fresh};
 use kepler_core::{Domain, ScoreRecord};
-use kepler_store::{AdmissionRequest, Caller, Job, UsageSnapshot};
+use kepler_store::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, UsageSnapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorCode};
-use crate::{idempotency, ratelimit, sandbox};
+use crate::{auth, idempotency, ratelimit, sandbox};
 
 /// The body of `POST /v1/score`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -194,17 +194,75 @@ fn limit_error(kind: LimitKind, usage: WindowUsage, tier: &str) -> ApiError {
 )]
 pub async fn post_score(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut usage = None;
-    let mut response = match score_inner(&state, &caller, &headers, body, &mut usage).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+    let key = match auth::require_key(&headers) {
+        Ok(key) => key,
+        Err(error) => return error.into_response(),
     };
-    finish_live(&state, &caller, &mut response, usage).await;
+    // The common request (a well-formed body, no Idempotency-Key) authenticates
+    // and decides in one store call: for a cached hit, one statement.
+    let parsed = match &body {
+        Ok(bytes) if !headers.contains_key("idempotency-key") => {
+            parse_request(Ok(bytes.clone())).ok()
+        }
+        _ => None,
+    };
+    let (caller, mut usage, mut response) = match parsed {
+        Some((domain, force_fresh)) => match one_call(&state, key, &domain, force_fresh).await {
+            Ok((caller, usage, response)) => (caller, usage, response),
+            Err(error) => return error.into_response(),
+        },
+        None => {
+            // Every other request: authentication first (a bad key is 401 whatever
+            // the body), then the request's own checks.
+            let caller = match state.store_call(state.store.authenticate(key)).await {
+                Ok(Some(caller)) => caller,
+                Ok(None) => return auth::unknown_key().into_response(),
+                Err(error) => return error.into_response(),
+            };
+            let mut usage = None;
+            let response = match score_inner(&state, &caller, &headers, body, &mut usage).await {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            };
+            (caller, usage, response)
+        }
+    };
+    finish_live(&state, &caller, &mut response, usage.take()).await;
     response
+}
+
+/// Authenticates and decides in one store call (no Idempotency-Key to honour).
+async fn one_call(
+    state: &AppState,
+    key: &str,
+    domain: &Domain,
+    force_fresh: bool,
+) -> Result<(Caller, Option<UsageSnapshot>, Response), ApiError> {
+    let ask = Ask {
+        domain,
+        force_fresh,
+        now: Utc::now(),
+        tiers: &state.config.tiers,
+    };
+    let (caller, outcome) = state
+        .store_call(state.store.authenticate_and_admit(key, &ask))
+        .await?
+        .ok_or_else(auth::unknown_key)?;
+    let Some(outcome) = outcome else {
+        // A sandbox key: its canned records, nothing admitted.
+        state.metrics.admission("sandbox");
+        let response = match sandbox::record(domain.as_str()) {
+            Some(record) => json_response(StatusCode::OK, &record),
+            None => sandbox::unknown_domain().into_response(),
+        };
+        return Ok((caller, None, response));
+    };
+    let usage = Some(outcome.usage);
+    let response = respond(state, &caller, outcome).unwrap_or_else(IntoResponse::into_response);
+    Ok((caller, usage, response))
 }
 
 async fn score_inner(
@@ -255,6 +313,15 @@ async fn answer(
     };
     let outcome = state.store_call(state.store.admit(&request)).await?;
     *usage_out = Some(outcome.usage);
+    respond(state, caller, outcome)
+}
+
+/// The answer to an admission's outcome (API.md §5's responses).
+fn respond(
+    state: &AppState,
+    caller: &Caller,
+    outcome: AdmissionOutcome,
+) -> Result<Response, ApiError> {
     let tier = caller.tier.as_str();
     let response = match outcome.decision {
         Decision::ForceFreshNotAllowed => {

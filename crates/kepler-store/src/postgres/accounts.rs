@@ -3,7 +3,7 @@
 use chrono::Utc;
 use kepler_core::Tier;
 use sqlx::Row;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgRow};
 use uuid::Uuid;
 
 use super::rows;
@@ -135,15 +135,21 @@ pub(super) async fn authenticate(
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
+    caller_from(&row, &presented.hash)
+}
+
+/// The caller a key row (joined with its account's tier) stands for; `None` when
+/// revoked. `presented_hash` is compared in constant time, as [`crate::keys`] asks.
+pub(super) fn caller_from(row: &PgRow, presented_hash: &str) -> Result<Option<Caller>> {
     let stored_hash: String = row.try_get("key_hash")?;
     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-    if !keys::hashes_match(&stored_hash, &presented.hash) || revoked_at.is_some() {
+    if !keys::hashes_match(&stored_hash, presented_hash) || revoked_at.is_some() {
         return Ok(None);
     }
     Ok(Some(Caller {
         key_id: row.try_get("key_id")?,
         account_id: row.try_get("account_id")?,
-        tier: rows::tier(&row, "tier")?,
+        tier: rows::tier(row, "tier")?,
         sandbox: row.try_get("sandbox")?,
     }))
 }

@@ -11,22 +11,123 @@
 //! across 30 accounts (predicate locks conflict across accounts too), with
 //! about seven retries per admission.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Duration, Utc};
 use kepler_core::admission::{
     ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, WindowUsage, decide,
 };
-use kepler_core::{JobStatus, TierPolicy};
-use sqlx::Row;
-use sqlx::postgres::PgConnection;
+use kepler_core::{JobStatus, ScoreRecord, TierPolicy};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
+use sqlx::types::Json;
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
-use super::{queue, records};
+use super::{accounts, queue};
 use crate::time::{from_millis, to_millis, truncate};
-use crate::windows::{count, month_since, month_usage, probe_offset, rolling_since, rolling_usage};
-use crate::{AdmissionOutcome, AdmissionRequest, Caller, Job, Result, StoreError, UsageSnapshot};
+use crate::windows::{
+    Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
+};
+use crate::{
+    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, StoreError, UsageSnapshot, keys,
+};
 
 /// How often `admit` looks for the domain's run again after losing a race to create it.
 const RUN_ATTEMPTS: usize = 5;
+
+// Every statement is a network round trip, so the facts are read in one: the
+// usage windows (from the rollups, see crate::windows; each rolling window with
+// its oldest call, its probe unless it is over its limit), the newest record and
+// the caller's job in flight. One statement is also one snapshot, so reads need
+// no explicit transaction.
+//
+// Binds: $1 domain, $2 account (or, authenticating, the key's hash), $3 month
+// start, $4 key-window start, $5 its first whole hour, $6 account-window start,
+// $7 its first whole hour, $8 key (not bound when authenticating).
+
+/// The window figures as columns, for an account and a key given as SQL
+/// expressions: binds, or the columns of the key row being authenticated.
+fn window_columns(account: &str, key: &str) -> String {
+    format!(
+        "(SELECT COALESCE(SUM(calls), 0)::BIGINT FROM cold_call_days WHERE account_id = {account} AND day >= $3) AS month_n, \
+         (SELECT COALESCE(SUM(cost_micros), 0)::BIGINT FROM cold_call_days WHERE account_id = {account} AND day >= $3) AS month_cost, \
+         (SELECT COUNT(*) FROM cold_calls WHERE key_id = {key} AND created_at >= $4 AND created_at < $5) \
+           + (SELECT COALESCE(SUM(calls), 0)::BIGINT FROM cold_call_key_hours WHERE key_id = {key} AND hour >= $5) AS key_n, \
+         (SELECT created_at FROM cold_calls WHERE key_id = {key} AND created_at >= $4 ORDER BY created_at LIMIT 1) AS key_oldest, \
+         (SELECT COUNT(*) FROM cold_calls WHERE account_id = {account} AND created_at >= $6 AND created_at < $7) \
+           + (SELECT COALESCE(SUM(calls), 0)::BIGINT FROM cold_call_account_hours WHERE account_id = {account} AND hour >= $7) AS day_n, \
+         (SELECT created_at FROM cold_calls WHERE account_id = {account} AND created_at >= $6 ORDER BY created_at LIMIT 1) AS day_oldest"
+    )
+}
+
+/// The admission facts beyond the windows, for an account given as an SQL expression.
+fn fact_columns(account: &str) -> String {
+    format!(
+        "r.scored_at AS record_at, r.body AS record_body, \
+         (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = $1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job"
+    )
+}
+
+const NEWEST_RECORD: &str = "LEFT JOIN LATERAL (SELECT scored_at, body FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON TRUE";
+
+// Assembled once, not on every request. The usage statement names $1 so that
+// every statement has the same binds.
+static USAGE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} WHERE $1::TEXT IS NOT NULL",
+        window_columns("$2", "$8")
+    )
+});
+
+static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, {} FROM (SELECT 1) AS one {NEWEST_RECORD}",
+        window_columns("$2", "$8"),
+        fact_columns("$2")
+    )
+});
+
+/// The key row and, for it, every admission fact: a cached hit is one statement.
+static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, {}, {} \
+         FROM api_keys k JOIN accounts a ON a.account_id = k.account_id {NEWEST_RECORD} \
+         WHERE k.key_hash = $2",
+        window_columns("k.account_id", "k.key_id"),
+        fact_columns("k.account_id")
+    )
+});
+
+fn binds<'q, T>(
+    query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    domain: &'q str,
+    account_or_hash: T,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, Postgres, PgArguments>
+where
+    T: 'q + Send + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    let b = Bounds::at(now);
+    query
+        .bind(domain)
+        .bind(account_or_hash)
+        .bind(b.month)
+        .bind(b.key_since)
+        .bind(b.key_edge)
+        .bind(b.day_since)
+        .bind(b.day_edge)
+}
+
+fn read_counts(row: &PgRow) -> Result<Counts> {
+    Ok(Counts {
+        month_n: count(row.try_get("month_n")?),
+        month_cost: row.try_get("month_cost")?,
+        key_n: count(row.try_get("key_n")?),
+        key_oldest: row.try_get("key_oldest")?,
+        day_n: count(row.try_get("day_n")?),
+        day_oldest: row.try_get("day_oldest")?,
+    })
+}
 
 /// The three windows of a key and its account at `now`, and the month's cost.
 pub(super) async fn usage(
@@ -35,20 +136,25 @@ pub(super) async fn usage(
     policy: &TierPolicy,
     now: DateTime<Utc>,
 ) -> Result<UsageSnapshot> {
-    let month_row = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(cost_micros), 0)::BIGINT AS cost \
-         FROM cold_calls WHERE account_id = $1 AND created_at >= $2",
-    )
-    .bind(caller.account_id)
-    .bind(month_since(now))
-    .fetch_one(&mut *conn)
-    .await?;
-    let month = month_usage(count(month_row.try_get("n")?), policy.monthly_cold_cap, now);
-    let month_cost_micros: i64 = month_row.try_get("cost")?;
+    let row = binds(sqlx::query(USAGE_SQL.as_str()), "", caller.account_id, now)
+        .bind(caller.key_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    snapshot(conn, caller, policy, &read_counts(&row)?, now).await
+}
 
+/// Turns counts into windows, reading a probe only for a window over its limit.
+async fn snapshot(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    policy: &TierPolicy,
+    counts: &Counts,
+    now: DateTime<Utc>,
+) -> Result<UsageSnapshot> {
     let key_hour = rolling(
         conn,
         Scope::Key(caller.key_id),
+        (counts.key_n, counts.key_oldest),
         policy.key_hourly_cold_limit,
         KEY_WINDOW,
         now,
@@ -57,16 +163,17 @@ pub(super) async fn usage(
     let account_day = rolling(
         conn,
         Scope::Account(caller.account_id),
+        (counts.day_n, counts.day_oldest),
         policy.account_daily_cold_limit,
         ACCOUNT_WINDOW,
         now,
     )
     .await?;
     Ok(UsageSnapshot {
-        month,
+        month: month_usage(counts.month_n, policy.monthly_cold_cap, now),
         key_hour,
         account_day,
-        month_cost_micros,
+        month_cost_micros: counts.month_cost,
     })
 }
 
@@ -78,37 +185,35 @@ enum Scope {
 async fn rolling(
     conn: &mut PgConnection,
     scope: Scope,
+    (used, oldest): (u64, Option<i64>),
     limit: u64,
     window: Duration,
     now: DateTime<Utc>,
 ) -> Result<WindowUsage> {
-    // Fixed SQL per scope (never formatted from input), each served by its own index.
-    let (count_sql, probe_sql, id) = match scope {
-        Scope::Key(id) => (
-            "SELECT COUNT(*) FROM cold_calls WHERE key_id = $1 AND created_at >= $2",
-            "SELECT created_at FROM cold_calls WHERE key_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT 1 OFFSET $3",
-            id,
-        ),
-        Scope::Account(id) => (
-            "SELECT COUNT(*) FROM cold_calls WHERE account_id = $1 AND created_at >= $2",
-            "SELECT created_at FROM cold_calls WHERE account_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT 1 OFFSET $3",
-            id,
-        ),
+    let offset = probe_offset(used, limit);
+    let probe = if offset == 0 {
+        oldest
+    } else {
+        // Over the limit (a lowered limit, or calls admitted under a higher one):
+        // the call whose expiry brings the count below the limit. Fixed SQL per
+        // scope, each served by its own index.
+        let (sql, id) = match scope {
+            Scope::Key(id) => (
+                "SELECT created_at FROM cold_calls WHERE key_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT 1 OFFSET $3",
+                id,
+            ),
+            Scope::Account(id) => (
+                "SELECT created_at FROM cold_calls WHERE account_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT 1 OFFSET $3",
+                id,
+            ),
+        };
+        sqlx::query_scalar(sql)
+            .bind(id)
+            .bind(rolling_since(now, window))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_optional(&mut *conn)
+            .await?
     };
-    let since = rolling_since(now, window);
-    let used: i64 = sqlx::query_scalar(count_sql)
-        .bind(id)
-        .bind(since)
-        .fetch_one(&mut *conn)
-        .await?;
-    let used = count(used);
-    let offset = i64::try_from(probe_offset(used, limit)).unwrap_or(i64::MAX);
-    let probe: Option<i64> = sqlx::query_scalar(probe_sql)
-        .bind(id)
-        .bind(since)
-        .bind(offset)
-        .fetch_optional(&mut *conn)
-        .await?;
     Ok(rolling_usage(
         used,
         limit,
@@ -130,49 +235,93 @@ pub(super) async fn lock_account(conn: &mut PgConnection, account_id: Uuid) -> R
     Ok(())
 }
 
-/// Gathers what [`decide`] needs, and the usage it was read with.
-async fn facts(
+/// What [`decide_on`] concluded.
+pub(super) enum Decided {
+    /// Answered without writing.
+    Answered(Box<AdmissionOutcome>),
+    /// To be admitted by [`admit`], in the same transaction; the counts it read.
+    Admit(Counts),
+}
+
+/// Decides on the facts `conn` sees, read in one statement.
+pub(super) async fn decide_on(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
-) -> Result<(AdmissionFacts, UsageSnapshot)> {
-    let domain = request.domain.as_str();
-    let newest_record_at = records::newest_scored_at(&mut *conn, domain).await?;
-    let in_flight_job: Option<Uuid> = sqlx::query_scalar(
-        "SELECT job_id FROM jobs WHERE account_id = $1 AND domain = $2 AND status IN ('pending', 'running') LIMIT 1",
+) -> Result<Decided> {
+    let row = binds(
+        sqlx::query(FACTS_SQL.as_str()),
+        request.domain.as_str(),
+        request.caller.account_id,
+        request.now,
     )
-    .bind(request.caller.account_id)
-    .bind(domain)
+    .bind(request.caller.key_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    decide_from(conn, request, &row).await
+}
+
+/// Authenticates `presented` and, for a live key, decides on `ask` in the same
+/// statement (a snapshot: `Admit` is decided again under the account's lock).
+/// `None` when the key is unknown or revoked.
+pub(super) async fn authenticate_and_decide(
+    conn: &mut PgConnection,
+    presented: &str,
+    ask: &Ask<'_>,
+) -> Result<Option<(Caller, Option<Decided>)>> {
+    let presented = keys::inspect(presented);
+    if !presented.well_formed {
+        return Ok(None);
+    }
+    let row = binds(
+        sqlx::query(AUTH_FACTS_SQL.as_str()),
+        ask.domain.as_str(),
+        presented.hash.clone(),
+        ask.now,
+    )
     .fetch_optional(&mut *conn)
     .await?;
-    let snapshot = usage(conn, &request.caller, &request.policy, request.now).await?;
+    let Some(row) = row else { return Ok(None) };
+    let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
+        return Ok(None);
+    };
+    if caller.sandbox {
+        return Ok(Some((caller, None)));
+    }
+    let decided = decide_from(conn, &ask.request(&caller), &row).await?;
+    Ok(Some((caller, Some(decided))))
+}
+
+async fn decide_from(
+    conn: &mut PgConnection,
+    request: &AdmissionRequest,
+    row: &PgRow,
+) -> Result<Decided> {
+    let counts = read_counts(row)?;
+    let record_at: Option<i64> = row.try_get("record_at")?;
+    let in_flight_job: Option<Uuid> = row.try_get("in_flight_job")?;
+    let usage = snapshot(conn, &request.caller, &request.policy, &counts, request.now).await?;
     let facts = AdmissionFacts {
         tier: request.caller.tier,
         policy: request.policy,
         force_fresh: request.force_fresh,
-        newest_record_at,
+        newest_record_at: record_at.map(from_millis).transpose()?,
         in_flight_job,
-        month: snapshot.month,
-        key_hour: snapshot.key_hour,
-        account_day: snapshot.account_day,
+        month: usage.month,
+        key_hour: usage.key_hour,
+        account_day: usage.account_day,
         now: request.now,
     };
-    Ok((facts, snapshot))
-}
-
-/// Decides on the facts `conn` sees. Anything but `Admit` is answered here, with
-/// what the response needs; `Admit` is returned as `None` for the caller to carry out.
-pub(super) async fn decide_on(
-    conn: &mut PgConnection,
-    request: &AdmissionRequest,
-) -> Result<Option<AdmissionOutcome>> {
-    let (facts, usage) = facts(&mut *conn, request).await?;
     let decision = decide(&facts);
     let (record, job) = match decision {
-        Decision::Admit => return Ok(None),
-        Decision::ServeFresh => (
-            records::latest(&mut *conn, request.domain.as_str()).await?,
-            None,
-        ),
+        Decision::Admit => return Ok(Decided::Admit(counts)),
+        Decision::ServeFresh => {
+            let body: Option<Json<ScoreRecord>> = row.try_get("record_body")?;
+            let record = body.map(|Json(mut record)| {
+                record.cached = true;
+                record
+            });
+            (record, None)
+        }
         Decision::ExistingJob(job_id) => (
             None,
             get_job(&mut *conn, request.caller.account_id, job_id).await?,
@@ -181,12 +330,12 @@ pub(super) async fn decide_on(
         | Decision::FreeTierSandboxOnly
         | Decision::LimitReached(..) => (None, None),
     };
-    Ok(Some(AdmissionOutcome {
+    Ok(Decided::Answered(Box::new(AdmissionOutcome {
         decision,
         record,
         job,
         usage,
-    }))
+    })))
 }
 
 /// The domain's run in flight, locked so that no worker settles (or claims) it
@@ -242,6 +391,7 @@ async fn run_for(conn: &mut PgConnection, request: &AdmissionRequest) -> Result<
 pub(super) async fn admit(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
+    counts: Counts,
 ) -> Result<AdmissionOutcome> {
     let now = truncate(request.now);
     let now_ms = to_millis(now);
@@ -279,6 +429,7 @@ pub(super) async fn admit(
     .bind(started_at.map(to_millis))
     .execute(&mut *conn)
     .await?;
+    let cost = request.policy.cost_per_cold_call_micros;
     sqlx::query(
         "INSERT INTO cold_calls (account_id, key_id, job_id, domain, cost_micros, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -287,12 +438,14 @@ pub(super) async fn admit(
     .bind(request.caller.key_id)
     .bind(job.job_id)
     .bind(domain)
-    .bind(request.policy.cost_per_cold_call_micros)
+    .bind(cost)
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
 
-    let usage = usage(conn, &request.caller, &request.policy, request.now).await?;
+    // The usage after this call, from the counts read under the lock plus it.
+    let after = counts.plus_one(cost, now_ms);
+    let usage = snapshot(conn, &request.caller, &request.policy, &after, request.now).await?;
     Ok(AdmissionOutcome {
         decision: Decision::Admit,
         record: None,

@@ -29,8 +29,9 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
+use self::admission::Decided;
 use crate::{
-    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotencyClaim,
+    Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
 };
 
@@ -80,6 +81,19 @@ impl PostgresStore {
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.breaker.connect(self.pool.begin()).await
+    }
+
+    /// The write half of an admission: facts read and call written under the
+    /// account's lock, so the limits are exact.
+    async fn admit_locked(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
+        let mut tx = self.begin().await?;
+        admission::lock_account(&mut tx, request.caller.account_id).await?;
+        let outcome = match admission::decide_on(&mut tx, request).await? {
+            Decided::Answered(outcome) => *outcome,
+            Decided::Admit(counts) => admission::admit(&mut tx, request, counts).await?,
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// A transaction that sees one snapshot throughout and writes nothing.
@@ -231,26 +245,46 @@ impl Store for PostgresStore {
     async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
         self.breaker.watch(
             async {
-                // Most requests are answered without writing (a fresh record, a limit
-                // already reached, a job in flight): decide those on a snapshot, without
-                // the account's lock. Such an answer stays true for this `now`: records
-                // and cost-log rows are only ever added. Only `Admit` needs the lock.
+                // Most requests are answered without writing (a fresh record, a
+                // limit already reached, a job in flight): decide those on one
+                // statement's snapshot, without the account's lock. Such an answer
+                // stays true for this `now`: records and cost-log rows are only ever
+                // added. Only `Admit` needs the lock.
                 {
-                    let mut snapshot = self.snapshot().await?;
-                    if let Some(outcome) = admission::decide_on(&mut snapshot, request).await? {
-                        snapshot.commit().await?;
-                        return Ok(outcome);
+                    let mut conn = self.acquire().await?;
+                    if let Decided::Answered(outcome) =
+                        admission::decide_on(&mut conn, request).await?
+                    {
+                        return Ok(*outcome);
                     }
                 }
-                // Facts read and call written under the account's lock: the limits are exact.
-                let mut tx = self.begin().await?;
-                admission::lock_account(&mut tx, request.caller.account_id).await?;
-                let outcome = match admission::decide_on(&mut tx, request).await? {
-                    Some(outcome) => outcome,
-                    None => admission::admit(&mut tx, request).await?,
+                self.admit_locked(request).await
+            }
+            .await,
+        )
+    }
+
+    async fn authenticate_and_admit(
+        &self,
+        presented_key: &str,
+        ask: &Ask<'_>,
+    ) -> Result<Option<(Caller, Option<AdmissionOutcome>)>> {
+        self.breaker.watch(
+            async {
+                // The key and the facts in one statement (one round trip), as in `admit`.
+                let caller = {
+                    let mut conn = self.acquire().await?;
+                    match admission::authenticate_and_decide(&mut conn, presented_key, ask).await? {
+                        None => return Ok(None),
+                        Some((caller, None)) => return Ok(Some((caller, None))),
+                        Some((caller, Some(Decided::Answered(outcome)))) => {
+                            return Ok(Some((caller, Some(*outcome))));
+                        }
+                        Some((caller, Some(Decided::Admit(_)))) => caller,
+                    }
                 };
-                tx.commit().await?;
-                Ok(outcome)
+                let outcome = self.admit_locked(&ask.request(&caller)).await?;
+                Ok(Some((caller, Some(outcome))))
             }
             .await,
         )
@@ -264,10 +298,9 @@ impl Store for PostgresStore {
     ) -> Result<UsageSnapshot> {
         self.breaker.watch(
             async {
-                let mut snapshot = self.snapshot().await?;
-                let usage = admission::usage(&mut snapshot, caller, policy, now).await?;
-                snapshot.commit().await?;
-                Ok(usage)
+                // One statement: one snapshot, without a transaction around it.
+                let mut conn = self.acquire().await?;
+                admission::usage(&mut conn, caller, policy, now).await
             }
             .await,
         )
@@ -388,9 +421,14 @@ impl Store for PostgresStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<IdempotencyClaim> {
-        // One statement at a time on a pooled connection: each sees the latest commits.
-        let mut conn = self.pool.acquire().await?;
-        idempotency::reserve(&mut conn, account_id, key, request_hash, ttl, now).await
+        self.breaker.watch(
+            async {
+                // One statement at a time on a pooled connection: each sees the latest commits.
+                let mut conn = self.acquire().await?;
+                idempotency::reserve(&mut conn, account_id, key, request_hash, ttl, now).await
+            }
+            .await,
+        )
     }
 
     async fn release_idempotency_key(
@@ -399,8 +437,13 @@ impl Store for PostgresStore {
         key: &str,
         holder: Uuid,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        idempotency::release(&mut conn, account_id, key, holder).await
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                idempotency::release(&mut conn, account_id, key, holder).await
+            }
+            .await,
+        )
     }
 
     async fn idempotent_response(

@@ -5,22 +5,8 @@ use kepler_core::ScoreRecord;
 use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
 
-use crate::time::{from_millis, to_millis, truncate};
+use crate::time::{to_millis, truncate};
 use crate::{Result, StoreError};
-
-/// When the newest record of `domain` was scored.
-pub(super) async fn newest_scored_at(
-    conn: &mut PgConnection,
-    domain: &str,
-) -> Result<Option<DateTime<Utc>>> {
-    let ms: Option<i64> = sqlx::query_scalar(
-        "SELECT scored_at FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1",
-    )
-    .bind(domain)
-    .fetch_optional(conn)
-    .await?;
-    ms.map(from_millis).transpose()
-}
 
 /// The newest record of `domain`, marked `cached: true`.
 pub(super) async fn latest(conn: &mut PgConnection, domain: &str) -> Result<Option<ScoreRecord>> {

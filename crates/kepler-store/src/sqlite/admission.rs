@@ -11,87 +11,118 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
-use super::records;
+use super::{accounts, records};
 use crate::time::{from_millis, to_millis, truncate};
-use crate::windows::{count, month_since, month_usage, probe_offset, rolling_since, rolling_usage};
-use crate::{AdmissionOutcome, AdmissionRequest, Caller, Job, Result, UsageSnapshot};
+use crate::windows::{
+    Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
+};
+use crate::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, UsageSnapshot, keys};
 
 // Every statement is a round trip to the connection's own thread (that is how
 // sqlx drives SQLite), and those hops, not SQLite's work, bound the request rate.
 // So admission reads everything it needs in one statement: the usage windows
 // (with each rolling window's oldest call, which is its probe unless the window
 // is over its limit), the newest record, the caller's job in flight and the
-// domain's run in flight. Binds: ?1 domain, ?2 account, ?3 key, ?4 month start,
-// ?5 key-window start, ?6 account-window start.
-const WINDOWS_FROM: &str = "FROM (SELECT COUNT(*) AS n, COALESCE(SUM(cost_micros), 0) AS cost FROM cold_calls WHERE account_id = ?2 AND created_at >= ?4) AS m, \
-     (SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM cold_calls WHERE key_id = ?3 AND created_at >= ?5) AS k, \
-     (SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM cold_calls WHERE account_id = ?2 AND created_at >= ?6) AS d";
-const WINDOWS_COLUMNS: &str = "m.n AS month_n, m.cost AS month_cost, k.n AS key_n, k.oldest AS key_oldest, d.n AS day_n, d.oldest AS day_oldest";
+// domain's run in flight. The windows read the rollups (see crate::windows), so
+// the statement's cost does not grow with the cost log.
+//
+// Binds: ?1 domain, ?2 account (or, authenticating, the key's hash), ?3 key,
+// ?4 month start, ?5 key-window start, ?6 its first whole hour, ?7 account-window
+// start, ?8 its first whole hour.
+
+/// The window figures as columns, for an account and a key given as SQL
+/// expressions: binds, or the columns of the key row being authenticated.
+fn window_columns(account: &str, key: &str) -> String {
+    format!(
+        "(SELECT COALESCE(SUM(calls), 0) FROM cold_call_days WHERE account_id = {account} AND day >= ?4) AS month_n, \
+         (SELECT COALESCE(SUM(cost_micros), 0) FROM cold_call_days WHERE account_id = {account} AND day >= ?4) AS month_cost, \
+         (SELECT COUNT(*) FROM cold_calls WHERE key_id = {key} AND created_at >= ?5 AND created_at < ?6) \
+           + (SELECT COALESCE(SUM(calls), 0) FROM cold_call_key_hours WHERE key_id = {key} AND hour >= ?6) AS key_n, \
+         (SELECT created_at FROM cold_calls WHERE key_id = {key} AND created_at >= ?5 ORDER BY created_at LIMIT 1) AS key_oldest, \
+         (SELECT COUNT(*) FROM cold_calls WHERE account_id = {account} AND created_at >= ?7 AND created_at < ?8) \
+           + (SELECT COALESCE(SUM(calls), 0) FROM cold_call_account_hours WHERE account_id = {account} AND hour >= ?8) AS day_n, \
+         (SELECT created_at FROM cold_calls WHERE account_id = {account} AND created_at >= ?7 ORDER BY created_at LIMIT 1) AS day_oldest"
+    )
+}
+
+/// The admission facts beyond the windows, for an account given as an SQL expression.
+fn fact_columns(account: &str) -> String {
+    format!(
+        "r.scored_at AS record_at, r.body AS record_body, \
+         (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
+         (SELECT run_id FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_id, \
+         (SELECT status FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_status"
+    )
+}
+
+const NEWEST_RECORD: &str = "LEFT JOIN (SELECT scored_at, body FROM records WHERE domain = ?1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON 1";
 
 // Assembled once, not on every request.
 static USAGE_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {WINDOWS_COLUMNS} {WINDOWS_FROM}"));
+    LazyLock::new(|| format!("SELECT {}", window_columns("?2", "?3")));
 
 static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {WINDOWS_COLUMNS}, r.scored_at AS record_at, r.body AS record_body, \
-         (SELECT job_id FROM jobs WHERE account_id = ?2 AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
-         (SELECT run_id FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_id, \
-         (SELECT status FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_status \
-         {WINDOWS_FROM} \
-         LEFT JOIN (SELECT scored_at, body FROM records WHERE domain = ?1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON 1"
+        "SELECT {}, {} FROM (SELECT 1) {NEWEST_RECORD}",
+        window_columns("?2", "?3"),
+        fact_columns("?2")
     )
 });
 
-/// The window counts as read, before any probe.
-pub(super) struct Counts {
-    month_n: u64,
-    month_cost: i64,
-    key_n: u64,
-    key_oldest: Option<i64>,
-    day_n: u64,
-    day_oldest: Option<i64>,
-}
+/// The key row and, for it, every admission fact: a cached hit is one statement.
+static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, {}, {} \
+         FROM api_keys k JOIN accounts a ON a.account_id = k.account_id {NEWEST_RECORD} \
+         WHERE k.key_hash = ?2",
+        window_columns("k.account_id", "k.key_id"),
+        fact_columns("k.account_id")
+    )
+});
 
-impl Counts {
-    fn read(row: &SqliteRow) -> Result<Counts> {
-        Ok(Counts {
-            month_n: count(row.try_get("month_n")?),
-            month_cost: row.try_get("month_cost")?,
-            key_n: count(row.try_get("key_n")?),
-            key_oldest: row.try_get("key_oldest")?,
-            day_n: count(row.try_get("day_n")?),
-            day_oldest: row.try_get("day_oldest")?,
-        })
-    }
-
-    /// The counts once one more call, stamped `now_ms`, is in the log.
-    fn plus_one(&self, cost_micros: i64, now_ms: i64) -> Counts {
-        let oldest = |o: Option<i64>| Some(o.map_or(now_ms, |o| o.min(now_ms)));
-        Counts {
-            month_n: self.month_n + 1,
-            month_cost: self.month_cost.saturating_add(cost_micros),
-            key_n: self.key_n + 1,
-            key_oldest: oldest(self.key_oldest),
-            day_n: self.day_n + 1,
-            day_oldest: oldest(self.day_oldest),
-        }
-    }
+fn read_counts(row: &SqliteRow) -> Result<Counts> {
+    Ok(Counts {
+        month_n: count(row.try_get("month_n")?),
+        month_cost: row.try_get("month_cost")?,
+        key_n: count(row.try_get("key_n")?),
+        key_oldest: row.try_get("key_oldest")?,
+        day_n: count(row.try_get("day_n")?),
+        day_oldest: row.try_get("day_oldest")?,
+    })
 }
 
 fn binds<'q>(
     query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
     domain: &'q str,
+    account: String,
+    key: String,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    let b = Bounds::at(now);
+    query
+        .bind(domain)
+        .bind(account)
+        .bind(key)
+        .bind(b.month)
+        .bind(b.key_since)
+        .bind(b.key_edge)
+        .bind(b.day_since)
+        .bind(b.day_edge)
+}
+
+fn caller_binds<'q>(
+    query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    domain: &'q str,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
-    query
-        .bind(domain)
-        .bind(caller.account_id.to_string())
-        .bind(caller.key_id.to_string())
-        .bind(month_since(now))
-        .bind(rolling_since(now, KEY_WINDOW))
-        .bind(rolling_since(now, ACCOUNT_WINDOW))
+    binds(
+        query,
+        domain,
+        caller.account_id.to_string(),
+        caller.key_id.to_string(),
+        now,
+    )
 }
 
 /// The three windows of a key and its account at `now`, and the month's cost.
@@ -101,10 +132,10 @@ pub(super) async fn usage(
     policy: &TierPolicy,
     now: DateTime<Utc>,
 ) -> Result<UsageSnapshot> {
-    let row = binds(sqlx::query(USAGE_SQL.as_str()), "", caller, now)
+    let row = caller_binds(sqlx::query(USAGE_SQL.as_str()), "", caller, now)
         .fetch_one(&mut *conn)
         .await?;
-    snapshot(conn, caller, policy, &Counts::read(&row)?, now).await
+    snapshot(conn, caller, policy, &read_counts(&row)?, now).await
 }
 
 /// Turns counts into windows, reading a probe only for a window over its limit.
@@ -210,7 +241,7 @@ pub(super) async fn decide_on(
     conn: &mut SqliteConnection,
     request: &AdmissionRequest,
 ) -> Result<Decided> {
-    let row = binds(
+    let row = caller_binds(
         sqlx::query(FACTS_SQL.as_str()),
         request.domain.as_str(),
         &request.caller,
@@ -218,7 +249,48 @@ pub(super) async fn decide_on(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let counts = Counts::read(&row)?;
+    decide_from(conn, request, &row).await
+}
+
+/// Authenticates `presented` and, for a live key, decides on `ask` in the same
+/// statement (a snapshot: the caller's write path decides again under the lock).
+/// `None` when the key is unknown or revoked.
+pub(super) async fn authenticate_and_decide(
+    conn: &mut SqliteConnection,
+    presented: &str,
+    ask: &Ask<'_>,
+) -> Result<Option<(Caller, Option<Decided>)>> {
+    let presented = keys::inspect(presented);
+    if !presented.well_formed {
+        return Ok(None);
+    }
+    let row = binds(
+        sqlx::query(AUTH_FACTS_SQL.as_str()),
+        ask.domain.as_str(),
+        presented.hash.clone(),
+        String::new(),
+        ask.now,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
+        return Ok(None);
+    };
+    if caller.sandbox {
+        return Ok(Some((caller, None)));
+    }
+    let request = ask.request(&caller);
+    let decided = decide_from(conn, &request, &row).await?;
+    Ok(Some((caller, Some(decided))))
+}
+
+async fn decide_from(
+    conn: &mut SqliteConnection,
+    request: &AdmissionRequest,
+    row: &SqliteRow,
+) -> Result<Decided> {
+    let counts = read_counts(row)?;
     let record_at: Option<i64> = row.try_get("record_at")?;
     let record_body: Option<String> = row.try_get("record_body")?;
     let in_flight: Option<String> = row.try_get("in_flight_job")?;

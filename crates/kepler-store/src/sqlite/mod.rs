@@ -32,7 +32,7 @@ use uuid::Uuid;
 use self::admission::Decided;
 
 use crate::{
-    Account, AdmissionOutcome, AdmissionRequest, Caller, ClaimedRun, IdempotencyClaim,
+    Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
 };
 
@@ -110,6 +110,20 @@ impl SqliteStore {
 
     async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The write half of an admission: facts read and call written under one
+    /// write lock, so the limits are exact.
+    async fn admit_writing(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
+        let mut tx = self.write().await?;
+        let outcome = match admission::decide_on(&mut tx, request).await? {
+            Decided::Answered(outcome) => *outcome,
+            Decided::Admit { counts, run } => {
+                admission::admit(&mut tx, request, counts, run).await?
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
 
@@ -211,16 +225,28 @@ impl Store for SqliteStore {
                 return Ok(*outcome);
             }
         }
-        // Facts read and call written under one write lock: the limits are exact.
-        let mut tx = self.write().await?;
-        let outcome = match admission::decide_on(&mut tx, request).await? {
-            Decided::Answered(outcome) => *outcome,
-            Decided::Admit { counts, run } => {
-                admission::admit(&mut tx, request, counts, run).await?
+        self.admit_writing(request).await
+    }
+
+    async fn authenticate_and_admit(
+        &self,
+        presented_key: &str,
+        ask: &Ask<'_>,
+    ) -> Result<Option<(Caller, Option<AdmissionOutcome>)>> {
+        // The key and the facts in one statement on a read snapshot, as in `admit`.
+        let caller = {
+            let mut conn = self.reader.acquire().await?;
+            match admission::authenticate_and_decide(&mut conn, presented_key, ask).await? {
+                None => return Ok(None),
+                Some((caller, None)) => return Ok(Some((caller, None))),
+                Some((caller, Some(Decided::Answered(outcome)))) => {
+                    return Ok(Some((caller, Some(*outcome))));
+                }
+                Some((caller, Some(Decided::Admit { .. }))) => caller,
             }
         };
-        tx.commit().await?;
-        Ok(outcome)
+        let outcome = self.admit_writing(&ask.request(&caller)).await?;
+        Ok(Some((caller, Some(outcome))))
     }
 
     async fn usage(

@@ -7,7 +7,9 @@ use std::time::Duration as StdDuration;
 use futures::future::join_all;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, next_month_start};
 use kepler_core::{FailureReason, JobStatus, Tier};
-use kepler_store::{IdempotencyClaim, IdempotentResponse, Store, StoreError, keys, time::truncate};
+use kepler_store::{
+    Ask, IdempotencyClaim, IdempotentResponse, Store, StoreError, keys, time::truncate,
+};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -198,6 +200,80 @@ pub async fn fresh_record_is_served_uncounted(h: Harness) {
     let outcome = admit(s, &ask(&c.caller, growth, "stale.example", now())).await;
     assert_eq!(outcome.decision, Decision::Admit);
     assert_eq!(outcome.usage.month.used, 1);
+}
+
+pub async fn authenticate_and_admit_is_authenticate_then_admit(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let tiers = kepler_core::TierTable::default();
+    let fresh = record("fresh.example", now() - chrono::Duration::days(1));
+    s.put_record(&fresh).await.expect("put");
+    let (fresh_domain, cold_domain) = (domain("fresh.example"), domain("cold.example"));
+    let ask = |domain| Ask {
+        domain,
+        force_fresh: false,
+        now: now(),
+        tiers: &tiers,
+    };
+
+    let (caller, outcome) = s
+        .authenticate_and_admit(&c.key, &ask(&fresh_domain))
+        .await
+        .expect("call")
+        .expect("a live key");
+    assert_eq!(caller, c.caller);
+    let outcome = outcome.expect("a live key is decided on");
+    assert_eq!(outcome.decision, Decision::ServeFresh);
+    assert_eq!(outcome.record.as_ref().map(|r| r.cached), Some(true));
+    assert_eq!(outcome.usage.month.used, 0);
+
+    let (_, cold) = s
+        .authenticate_and_admit(&c.key, &ask(&cold_domain))
+        .await
+        .expect("call")
+        .expect("a live key");
+    let cold = cold.expect("decided");
+    assert_eq!(cold.decision, Decision::Admit);
+    assert_eq!(cold.usage.month.used, 1);
+    let job = cold.job.expect("a job");
+    let (_, again) = s
+        .authenticate_and_admit(&c.key, &ask(&cold_domain))
+        .await
+        .expect("call")
+        .expect("a live key");
+    assert_eq!(
+        again.expect("decided").decision,
+        Decision::ExistingJob(job.job_id)
+    );
+
+    let sandbox = s
+        .create_key(c.account.account_id, true)
+        .await
+        .expect("sandbox key");
+    let (caller, none) = s
+        .authenticate_and_admit(&sandbox.key, &ask(&cold_domain))
+        .await
+        .expect("call")
+        .expect("a sandbox key authenticates");
+    assert!(
+        caller.sandbox && none.is_none(),
+        "a sandbox key admits nothing"
+    );
+
+    s.revoke_key(c.caller.key_id).await.expect("revoke");
+    assert!(
+        s.authenticate_and_admit(&c.key, &ask(&fresh_domain))
+            .await
+            .expect("call")
+            .is_none(),
+        "a revoked key is refused from then on"
+    );
+    assert!(
+        s.authenticate_and_admit("ki_live_nope", &ask(&fresh_domain))
+            .await
+            .expect("call")
+            .is_none()
+    );
 }
 
 pub async fn free_tier_reads_cache_only(h: Harness) {
@@ -695,6 +771,123 @@ pub async fn usage_costs_come_from_the_cost_log(h: Harness) {
         (next_month.month.used, next_month.month_cost_micros),
         (0, 0)
     );
+}
+
+/// Growth with limits out of reach, so every call in the window tests is admitted.
+fn roomy() -> kepler_core::TierPolicy {
+    policy(Tier::Growth, |p| {
+        p.monthly_cold_cap = 1_000;
+        p.key_hourly_cold_limit = 1_000;
+        p.account_daily_cold_limit = 1_000;
+    })
+}
+
+fn ms(n: i64) -> chrono::Duration {
+    chrono::Duration::milliseconds(n)
+}
+
+// The windows are summed from hour and day rollups plus the raw rows of a
+// window's partial first hour: these pin the edges where the two meet.
+pub async fn windows_are_exact_at_hour_and_day_edges(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let p = roomy();
+    let day_ago = now() - chrono::Duration::hours(24);
+    let calls = [
+        ("a.example", day_ago),             // exactly 24 h before now()
+        ("b.example", day_ago + ms(1)),     // 24 h less a millisecond
+        ("c.example", now() - minutes(60)), // on an hour boundary, exactly an hour old
+        ("d.example", now() - minutes(30)),
+        ("e.example", now()), // on the hour boundary of now()
+    ];
+    for (name, at) in calls {
+        assert_eq!(
+            admit(s, &ask(&c.caller, p, name, at)).await.decision,
+            Decision::Admit,
+            "{name}"
+        );
+    }
+    let caller = &c.caller;
+    let usage = |t| async move { s.usage(caller, &p, t).await.expect("usage") };
+
+    let at_now = usage(now()).await;
+    assert_eq!(
+        at_now.account_day,
+        WindowUsage {
+            used: 4,
+            limit: 1_000,
+            resets_at: now() + ms(1)
+        },
+        "a call exactly 24 h old has left; one a millisecond younger has not"
+    );
+    assert_eq!(
+        at_now.key_hour,
+        WindowUsage {
+            used: 2,
+            limit: 1_000,
+            resets_at: now() + minutes(30)
+        },
+        "the call exactly an hour old, on an hour boundary, has left"
+    );
+    assert_eq!(at_now.month.used, 5);
+    assert_eq!(at_now.month_cost_micros, 5 * p.cost_per_cold_call_micros);
+
+    let before = usage(now() - ms(1)).await;
+    assert_eq!(
+        (before.account_day.used, before.account_day.resets_at),
+        (5, now()),
+        "a millisecond earlier the oldest call is still in (a later call counts too)"
+    );
+    assert_eq!(
+        (before.key_hour.used, before.key_hour.resets_at),
+        (3, now()),
+        "the call on the hour boundary is still in the hour"
+    );
+
+    let after = usage(now() + ms(1)).await;
+    assert_eq!((after.account_day.used, after.key_hour.used), (3, 2));
+    assert_eq!(
+        after.account_day.resets_at,
+        now() - minutes(60) + chrono::Duration::hours(24)
+    );
+
+    // Any instant gives what counting the raw calls gives.
+    for step in 0..=48 {
+        let t = day_ago + minutes(30 * step) - ms(1);
+        let u = usage(t).await;
+        let since = |w: chrono::Duration| t - w + ms(1);
+        let count = |w| calls.iter().filter(|(_, at)| *at >= since(w)).count() as u64;
+        assert_eq!(
+            (u.key_hour.used, u.account_day.used),
+            (count(minutes(60)), count(chrono::Duration::hours(24))),
+            "at {t}"
+        );
+    }
+}
+
+pub async fn month_rolls_over_at_midnight_utc_to_the_millisecond(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let p = roomy();
+    let first = at(2026, 12, 1, 0, 0, 0);
+    let last_ms = first - ms(1);
+    for (name, t) in [("a.example", last_ms), ("b.example", first)] {
+        assert_eq!(
+            admit(s, &ask(&c.caller, p, name, t)).await.decision,
+            Decision::Admit
+        );
+    }
+    let december = s.usage(&c.caller, &p, first).await.expect("usage");
+    assert_eq!(
+        (december.month.used, december.month_cost_micros),
+        (1, p.cost_per_cold_call_micros),
+        "the call a millisecond before midnight belongs to November"
+    );
+    assert_eq!((december.key_hour.used, december.account_day.used), (2, 2));
+    assert_eq!(december.month.resets_at, at(2027, 1, 1, 0, 0, 0));
+    let november = s.usage(&c.caller, &p, last_ms).await.expect("usage");
+    assert_eq!(november.month.used, 2, "a call stamped ahead still counts");
+    assert_eq!(november.month.resets_at, first);
 }
 
 // ---------------------------------------------------------------- exactness under concurrency
