@@ -181,6 +181,15 @@ pub enum Error {
         /// The answer.
         problem: Box<Problem>,
     },
+    /// `409 idempotency_key_in_use`: a request with this key is still being
+    /// processed (the client retries it under the same key before giving this up).
+    #[error("{problem}")]
+    IdempotencyKeyInUse {
+        /// How long to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+        /// The answer.
+        problem: Box<Problem>,
+    },
     /// `404 job_not_found`: no such job for this account.
     #[error("{problem}")]
     JobNotFound {
@@ -316,6 +325,7 @@ impl Error {
             | KeyHourlyColdLimit { problem, .. }
             | AccountBreakerOpen { problem, .. }
             | IdempotencyKeyReused { problem }
+            | IdempotencyKeyInUse { problem, .. }
             | JobNotFound { problem }
             | NotScored { problem }
             | NotFound { problem }
@@ -342,9 +352,9 @@ impl Error {
             Error::ColdBudgetExhausted { retry_after, .. }
             | Error::KeyHourlyColdLimit { retry_after, .. }
             | Error::AccountBreakerOpen { retry_after, .. } => Some(*retry_after),
-            Error::StoreUnavailable { retry_after, .. } | Error::Api { retry_after, .. } => {
-                *retry_after
-            }
+            Error::StoreUnavailable { retry_after, .. }
+            | Error::IdempotencyKeyInUse { retry_after, .. }
+            | Error::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -402,6 +412,10 @@ impl Error {
                 limit_error(&code, problem, retry_after)
             }
             "idempotency_key_reused" => Error::IdempotencyKeyReused { problem },
+            "idempotency_key_in_use" => Error::IdempotencyKeyInUse {
+                retry_after,
+                problem,
+            },
             "job_not_found" => Error::JobNotFound { problem },
             "not_scored" => Error::NotScored { problem },
             "not_found" => Error::NotFound { problem },

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::error::{Error, Problem};
-use crate::retry::{is_transient_error, is_transient_status};
+use crate::retry::{is_transient_code, is_transient_error, is_transient_status};
 
 /// An answer read whole.
 #[derive(Debug)]
@@ -25,6 +25,17 @@ impl Answer {
     /// `Retry-After`, in either of its forms (seconds or an HTTP date).
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
+    }
+
+    /// Whether trying again may give another answer (see [`crate::retry`]).
+    pub fn is_transient(&self) -> bool {
+        if is_transient_status(self.status) {
+            return true;
+        }
+        // Only a problem body's `error` decides; anything else is final.
+        self.status == StatusCode::CONFLICT
+            && serde_json::from_slice::<Value>(&self.body)
+                .is_ok_and(|body| is_transient_code(body["error"].as_str()))
     }
 
     /// Parses a success body.
@@ -118,7 +129,7 @@ impl Client {
                 request = request.header("idempotency-key", key);
             }
             let pause = match read(request).await {
-                Ok(answer) if is_transient_status(answer.status) => {
+                Ok(answer) if answer.is_transient() => {
                     match inner.retry.pause(retry, answer.retry_after()) {
                         Some(pause) => pause,
                         None => return Ok(answer),

@@ -1,8 +1,9 @@
 //! When a failed call is tried again, and after how long.
 //!
 //! Transient means the request may not have reached a healthy server: a
-//! connection that could not be made or broke, a timeout, or a `502`/`503`/`504`.
-//! Every other answer is final. In particular a `429` is not retried: Kepler's
+//! connection that could not be made or broke, a timeout, or a `502`/`503`/`504`;
+//! and a `409 idempotency_key_in_use` (the same request is still being answered:
+//! a later try under the same key replays it). Every other answer is final. In particular a `429` is not retried: Kepler's
 //! 429s are cold-call limits that free after minutes to weeks, which the caller
 //! should see at once with their `Retry-After`. POSTs are safe to retry because
 //! the client always sends an `Idempotency-Key`.
@@ -91,6 +92,13 @@ pub(crate) fn is_transient_status(status: StatusCode) -> bool {
     )
 }
 
+/// Whether an error code is worth another try: `idempotency_key_in_use` means the
+/// same request, under the same key, is still being answered, so a later try
+/// replays its answer. (Other `409`s, from a newer server, are final.)
+pub(crate) fn is_transient_code(code: Option<&str>) -> bool {
+    code == Some("idempotency_key_in_use")
+}
+
 /// Whether a transport failure is worth another try. A TLS failure (an untrusted
 /// certificate, say) fails the same way every time, so it is not.
 pub(crate) fn is_transient_error(error: &reqwest::Error) -> bool {
@@ -165,6 +173,10 @@ mod tests {
             assert!(!is_transient_status(
                 StatusCode::from_u16(code).expect("status")
             ));
+        }
+        assert!(is_transient_code(Some("idempotency_key_in_use")));
+        for code in [None, Some("idempotency_key_reused"), Some("shiny_new_code")] {
+            assert!(!is_transient_code(code));
         }
     }
 }

@@ -22,6 +22,7 @@ from kepler_insights import (
     AuthenticationError,
     Client,
     ColdBudgetExhaustedError,
+    IdempotencyKeyInUseError,
     Job,
     RetryPolicy,
     ServiceUnavailableError,
@@ -44,10 +45,25 @@ def unavailable(retry_after: str = "0") -> httpx.Response:
     )
 
 
+def key_in_use() -> httpx.Response:
+    return httpx.Response(
+        409,
+        headers={"Retry-After": "0", "Content-Type": "application/problem+json"},
+        json={
+            "type": "/docs/errors#idempotency_key_in_use",
+            "title": "A request with this Idempotency-Key is still in progress",
+            "status": 409,
+            "detail": "retry shortly",
+            "error": "idempotency_key_in_use",
+        },
+    )
+
+
 class Faults:
     """The plan shared by the sync and async transports: what happens to each request in turn.
 
-    `503`: answered 503 without reaching the server. `connect`: a refused connection.
+    `503`: answered 503 without reaching the server. `409`: answered
+    409 idempotency_key_in_use, as while another node still answers the same key. `connect`: a refused connection.
     `lost-503` / `lost-timeout`: forwarded (the server acts on it), then the answer is
     replaced by a 503 or a read timeout, as when a proxy or the network drops it.
     `None` (and every request after the plan): forwarded untouched.
@@ -67,6 +83,8 @@ class Faults:
             raise httpx.ConnectError("connection refused (injected)", request=request)
         if step == "503":
             return unavailable()
+        if step == "409":
+            return key_in_use()
         return None
 
     @staticmethod
@@ -150,6 +168,30 @@ def test_503_and_refused_connections_are_retried(kepler: Kepler, sandbox_key: st
         assert kepler_api.get_score("grade-d.sandbox.test").grade == record.grade
     assert record.grade.startswith("D")
     assert len(faults.seen) == 5
+
+
+def test_a_key_still_in_use_is_retried_under_the_same_key(
+    kepler: Kepler, new_domain: Callable[[], str]
+) -> None:
+    faults = Faults(["409", "409"])
+    key = kepler.live_key("growth")
+    with faulty_client(kepler, key, faults) as kepler_api:
+        job = kepler_api.submit(new_domain())
+    keys = idempotency_keys(faults)
+    assert len(keys) == 3 and len(set(keys)) == 1, "each retry carries the first try's key"
+    with Client(key, base_url=kepler.base_url) as plain:
+        assert plain.usage().month.cold_calls == 1
+        assert plain.get_job(job.job_id).domain == job.domain
+
+
+def test_a_key_in_use_past_the_retries_is_its_own_error(kepler: Kepler, sandbox_key: str) -> None:
+    faults = Faults(["409"] * 10)
+    with faulty_client(kepler, sandbox_key, faults, max_retries=2) as kepler_api, pytest.raises(
+        IdempotencyKeyInUseError
+    ) as caught:
+        kepler_api.score("grade-a.sandbox.test")
+    assert (caught.value.code, caught.value.status) == ("idempotency_key_in_use", 409)
+    assert len(faults.seen) == 3
 
 
 def test_4xx_answers_are_never_retried(kepler: Kepler, new_domain: Callable[[], str]) -> None:

@@ -33,11 +33,14 @@ USER_AGENT = f"kepler-insights-python/{__version__} httpx/{httpx.__version__}"
 
 # Statuses worth another try: the store is briefly away, or a proxy could not reach the API.
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+# Codes worth another try: the same request under the same key is still being answered,
+# so a later try replays its answer.
+RETRYABLE_CODES = frozenset({"idempotency_key_in_use"})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries of transient failures (connection errors, 502/503/504); never of other answers.
+    """Retries of transient failures (connection errors, 409 key in use, 502/503/504); never of others.
 
     Pauses grow exponentially from `backoff` with jitter, capped at `max_backoff`; a
     `Retry-After` is honoured when it is within `max_backoff`, and ends the retries
@@ -224,7 +227,7 @@ def pause_after_answer(policy: RetryPolicy, attempt: int, response: httpx.Respon
     error = error_from(response)
     pause = (
         policy.pause(attempt, error.retry_after)
-        if response.status_code in RETRYABLE_STATUSES
+        if response.status_code in RETRYABLE_STATUSES or error.code in RETRYABLE_CODES
         else None
     )
     if pause is None:

@@ -28,6 +28,7 @@ __all__ = [
     "PayloadTooLargeError",
     "SandboxDomainUnknownError",
     "IdempotencyKeyReusedError",
+    "IdempotencyKeyInUseError",
     "ForbiddenError",
     "ForceFreshNotAllowedError",
     "FreeTierSandboxOnlyError",
@@ -160,6 +161,13 @@ class IdempotencyKeyReusedError(InvalidInputError):
     """422 `idempotency_key_reused`: the same Idempotency-Key came with a different body."""
 
 
+class IdempotencyKeyInUseError(APIError):
+    """409 `idempotency_key_in_use`: a request with this Idempotency-Key is still being
+    answered; still so after the SDK's retries. Retrying later under the same key replays
+    its answer.
+    """
+
+
 class ForbiddenError(APIError, builtins.PermissionError):
     """403: the account's tier does not allow this; `tier` names it.
 
@@ -277,6 +285,7 @@ _BY_CODE: dict[str, type[APIError]] = {
     "payload_too_large": PayloadTooLargeError,
     "sandbox_domain_unknown": SandboxDomainUnknownError,
     "idempotency_key_reused": IdempotencyKeyReusedError,
+    "idempotency_key_in_use": IdempotencyKeyInUseError,
     "force_fresh_not_allowed": ForceFreshNotAllowedError,
     "free_tier_sandbox_only": FreeTierSandboxOnlyError,
     "cold_budget_exhausted": ColdBudgetExhaustedError,
