@@ -120,8 +120,8 @@ async fn a_run_in_flight_at_shutdown_is_handed_back_and_finished_later() {
     let job = second.settle(&key, &job_id, Duration::from_secs(10)).await;
     assert_eq!(job["status"], "complete", "{job}");
     assert!(
-        handed_back.elapsed() < Duration::from_millis(900),
-        "handed back at once, not after the 1 s lease"
+        handed_back.elapsed() < Duration::from_secs(4),
+        "handed back at once, not after the 5 s lease"
     );
     assert_eq!(scorer.calls("handoff.example"), 1);
     assert_eq!(

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 /// Worker settings that keep test runs prompt; `extra` lines are added to `[workers]`.
 pub fn config(workers_extra: &str, rest: &str) -> Config {
     let text = format!(
-        "[workers]\npoll_interval = \"50ms\"\nlease = \"1s\"\nshutdown_grace = \"200ms\"\n{workers_extra}\n{rest}\n"
+        "[workers]\npoll_interval = \"50ms\"\nlease = \"5s\"\nshutdown_grace = \"200ms\"\n{workers_extra}\n{rest}\n"
     );
     Config::from_toml(&text).unwrap_or_else(|e| panic!("test config is valid: {e}\n{text}"))
 }
