@@ -217,10 +217,9 @@ impl Store for PostgresStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<ClaimedRun>> {
-        let mut tx = self.begin().await?;
-        let claimed = queue::claim(&mut tx, worker_id, lease, now).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        // A single statement: it commits on its own, no BEGIN/COMMIT round trips.
+        let mut conn = self.pool.acquire().await?;
+        queue::claim(&mut conn, worker_id, lease, now).await
     }
 
     async fn heartbeat(
