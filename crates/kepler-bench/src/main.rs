@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod engine;
 mod http;
+mod queue;
 mod report;
 mod server;
 mod wrk;
@@ -29,6 +30,11 @@ enum Command {
         http: HttpArgs,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Skip the queue comparison (it takes minutes).
+        #[arg(long)]
+        skip_queue: bool,
         /// Where the Markdown report goes.
         #[arg(long, default_value = "docs/performance.md")]
         out: PathBuf,
@@ -37,6 +43,8 @@ enum Command {
     Http(HttpArgs),
     /// The engine on the test network only; prints the report section.
     Engine(EngineArgs),
+    /// The queue on PostgreSQL next to graphile-worker; prints the report section.
+    Queue(QueueArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,6 +79,28 @@ struct EngineArgs {
     runs: usize,
 }
 
+#[derive(Debug, Clone, Args)]
+struct QueueArgs {
+    /// No-op jobs bulk-inserted and drained (graphile-worker's perf test uses 200,000).
+    #[arg(long, default_value_t = 200_000)]
+    jobs: u32,
+    /// Sequential enqueue → start samples (after 100 warm-up ones).
+    #[arg(long, default_value_t = 1_000)]
+    samples: u32,
+    /// Worker concurrency of both queues while draining.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Where graphile-worker is installed (`npm ci` there) with its bench script.
+    #[arg(long, default_value = "bench/graphile")]
+    graphile_dir: PathBuf,
+    /// PostgreSQL server both queues use (a fresh database each, dropped after).
+    #[arg(
+        long = "queue-postgres",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    postgres: String,
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -94,10 +124,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
     // plain HTTP, but the client still wants one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match command {
-        Command::All { http, engine, out } => {
+        Command::All {
+            http,
+            engine,
+            queue,
+            skip_queue,
+            out,
+        } => {
             let http_results = http::run(&http).await?;
             let engine_results = engine::run(&engine).await?;
-            let page = report::page(&http, &http_results, &engine_results);
+            let queue_result = if skip_queue {
+                None
+            } else {
+                Some(queue::run(&queue).await?)
+            };
+            let mut page = report::page(&http, &http_results, &engine_results);
+            if let Some(result) = &queue_result {
+                page += &report::queue_section(result);
+            }
             std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
         }
@@ -108,6 +152,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Engine(args) => {
             let results = engine::run(&args).await?;
             print!("{}", report::engine_section(&results));
+        }
+        Command::Queue(args) => {
+            let result = queue::run(&args).await?;
+            print!("{}", report::queue_section(&result));
         }
     }
     Ok(())

@@ -187,3 +187,65 @@ pub fn engine_section(results: &[EngineResult]) -> String {
     }
     out
 }
+
+pub fn queue_section(r: &crate::queue::QueueResult) -> String {
+    let mut out = String::from("## The queue on PostgreSQL, next to graphile-worker\n\n");
+    let _ = writeln!(
+        out,
+        "In the shape of graphile-worker's own perf test (`perfTest/` in its\n\
+         repository), on the same PostgreSQL server, each queue in a fresh database:\n\
+         {jobs} no-op jobs are bulk-inserted with SQL over `generate_series`, then one\n\
+         worker process (concurrency {c}, a pool of {c} + 1 connections) drains them.\n\
+         *Start-up* is the same process draining a one-job queue; it is subtracted\n\
+         from the drain time, as the perf test does. Then {samples} sequential\n\
+         enqueue → start samples (after 100 warm-up ones) at concurrency 1.\n\n\
+         - **Kepler**: the production worker loop (`kepler_server::worker::run_pool`)\n  \
+         on the production PostgreSQL store: every job is claimed, leased and\n  \
+         completed (a record stored, the run and its job settled) by the same\n  \
+         statements as in service; only the scorer is a no-op. Bulk jobs are\n  \
+         inserted as runs + jobs rows; latency samples go through the store's\n  \
+         real admission (`Store::admit`), woken by its `LISTEN/NOTIFY`.\n\
+         - **graphile-worker** {ver}: `runOnce` over `graphile_worker.add_job` rows,\n  \
+         latency via `run` + `add_job` (`bench/graphile/queue.js`).\n\n\
+         Command: `kepler-bench queue` (or `scripts/bench`).\n",
+        jobs = r.jobs,
+        c = r.concurrency,
+        samples = r.samples,
+        ver = graphile_version(),
+    );
+    out += "| queue | start-up | drain | jobs/s | p50 | p95 | p99 | max |\n\
+            |---|---|---|---|---|---|---|---|\n";
+    for (name, side) in [("Kepler", &r.kepler), ("graphile-worker", &r.graphile)] {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {:.2} s | {:.0} | {} | {} | {} | {} |",
+            ms(side.startup),
+            side.drain.as_secs_f64(),
+            side.jobs_per_sec(r.jobs),
+            ms(side.percentile(50.0)),
+            ms(side.percentile(95.0)),
+            ms(side.percentile(99.0)),
+            ms(side.latencies.last().copied().unwrap_or_default()),
+        );
+    }
+    let ratio = r.kepler.jobs_per_sec(r.jobs) / r.graphile.jobs_per_sec(r.jobs);
+    let p50 = r.kepler.percentile(50.0);
+    let _ = writeln!(
+        out,
+        "\nGoals (issue 6): drain ≥ graphile-worker's jobs/s: **{ratio:.2} ×** ({}); \
+         enqueue → start p50 ≤ 5 ms: **{}** ({}).\n",
+        verdict(ratio >= 1.0),
+        ms(p50),
+        verdict(p50 <= Duration::from_millis(5)),
+    );
+    out
+}
+
+/// The installed graphile-worker's version, from its package.json.
+fn graphile_version() -> String {
+    std::fs::read_to_string("bench/graphile/node_modules/graphile-worker/package.json")
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "(version unknown)".into())
+}

@@ -324,10 +324,9 @@ impl Store for PostgresStore {
     ) -> Result<Option<ClaimedRun>> {
         self.breaker.watch(
             async {
-                let mut tx = self.begin().await?;
-                let claimed = queue::claim(&mut tx, worker_id, lease, now).await?;
-                tx.commit().await?;
-                Ok(claimed)
+                // A single statement: it commits on its own, no BEGIN/COMMIT round trips.
+                let mut conn = self.acquire().await?;
+                queue::claim(&mut conn, worker_id, lease, now).await
             }
             .await,
         )
