@@ -342,7 +342,7 @@ async fn kepler_latencies(
         store
             .admit(&AdmissionRequest {
                 caller: caller.clone(),
-                policy: policy.clone(),
+                policy,
                 domain: domain.clone(),
                 force_fresh: false,
                 now: Utc::now(),
