@@ -177,6 +177,7 @@ def test_a_key_still_in_use_is_retried_under_the_same_key(
     key = kepler.live_key("growth")
     with faulty_client(kepler, key, faults) as kepler_api:
         job = kepler_api.submit(new_domain())
+    assert isinstance(job, Job)
     keys = idempotency_keys(faults)
     assert len(keys) == 3 and len(set(keys)) == 1, "each retry carries the first try's key"
     with Client(key, base_url=kepler.base_url) as plain:
