@@ -6,7 +6,9 @@
 //! request waits for the first one's answer and replays it (or, if that takes
 //! longer than `server.store_timeout`, is `409 idempotency_key_in_use`); another
 //! request under the key is 422 at once. Only successful answers are saved; an
-//! error frees the key, so a retry is processed afresh.
+//! error frees the key, so a retry is processed afresh. When the store cannot be
+//! reached to save or free the key, that is retried in the background until the
+//! reservation would expire, so retries after an outage are not held up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use kepler_core::Domain;
-use kepler_store::{IdempotencyClaim, IdempotentResponse, Store};
+use kepler_store::{IdempotencyClaim, IdempotentResponse, Store, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -103,6 +105,7 @@ pub async fn start(
                     key,
                     holder,
                     request_hash,
+                    expires: Instant::now() + ttl,
                     finished: false,
                 }));
             }
@@ -142,6 +145,8 @@ pub struct Reservation {
     key: String,
     holder: Uuid,
     request_hash: String,
+    /// When other nodes may take the key over if this one never settles it.
+    expires: Instant,
     finished: bool,
 }
 
@@ -155,24 +160,25 @@ impl Reservation {
             .and_then(|response| replayable(self.request_hash.clone(), response))
     }
 
-    /// Saves the answer for replay, or frees the key when there is none. A store
-    /// failure is logged, not fatal: the reservation then simply expires.
+    /// Saves the answer for replay, or frees the key when there is none. If the
+    /// store cannot be reached, that is retried in the background.
     pub async fn finish(mut self, saved: Option<IdempotentResponse>) {
         self.finished = true;
-        let done = match &saved {
-            Some(saved) => {
-                self.store
-                    .save_idempotent_response(self.account_id, &self.key, saved, Utc::now())
-                    .await
-            }
-            None => {
-                self.store
-                    .release_idempotency_key(self.account_id, &self.key, self.holder)
-                    .await
-            }
-        };
-        if let Err(error) = done {
-            tracing::warn!(%error, "could not settle an Idempotency-Key reservation; it will expire");
+        let settlement = self.settlement(saved);
+        if let Err(error) = settlement.once().await {
+            tracing::info!(%error, "could not settle an Idempotency-Key reservation yet; retrying");
+            tokio::spawn(settlement.until_done());
+        }
+    }
+
+    fn settlement(&mut self, saved: Option<IdempotentResponse>) -> Settlement {
+        Settlement {
+            store: Arc::clone(&self.store),
+            account_id: self.account_id,
+            key: std::mem::take(&mut self.key),
+            holder: self.holder,
+            saved,
+            expires: self.expires,
         }
     }
 }
@@ -185,17 +191,55 @@ impl Drop for Reservation {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (store, account_id, key, holder) = (
-            Arc::clone(&self.store),
-            self.account_id,
-            std::mem::take(&mut self.key),
-            self.holder,
-        );
-        runtime.spawn(async move {
-            if let Err(error) = store.release_idempotency_key(account_id, &key, holder).await {
-                tracing::warn!(%error, "could not release an abandoned Idempotency-Key; it will expire");
+        runtime.spawn(self.settlement(None).until_done());
+    }
+}
+
+/// What is left to do with a reservation once its request is answered.
+struct Settlement {
+    store: Arc<dyn Store>,
+    account_id: Uuid,
+    key: String,
+    holder: Uuid,
+    saved: Option<IdempotentResponse>,
+    expires: Instant,
+}
+
+/// Longest pause between attempts to settle a reservation during an outage.
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(2);
+
+impl Settlement {
+    async fn once(&self) -> Result<(), StoreError> {
+        match &self.saved {
+            Some(saved) => {
+                self.store
+                    .save_idempotent_response(self.account_id, &self.key, saved, Utc::now())
+                    .await
             }
-        });
+            None => {
+                self.store
+                    .release_idempotency_key(self.account_id, &self.key, self.holder)
+                    .await
+            }
+        }
+    }
+
+    /// Retries until the store answers or the reservation would have expired
+    /// anyway, so that after a store outage a client's retry is served at once
+    /// rather than after the expiry.
+    async fn until_done(self) {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let Err(error) = self.once().await else {
+                return;
+            };
+            if Instant::now() + pause >= self.expires {
+                tracing::warn!(%error, "could not settle an Idempotency-Key reservation; it will expire");
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(SETTLE_RETRY_MAX);
+        }
     }
 }
 

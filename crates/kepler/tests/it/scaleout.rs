@@ -235,8 +235,9 @@ async fn a_worker_killed_mid_run_is_replaced_after_its_lease() {
 
 /// Posts `domains` one after another, each until it is admitted, retrying with
 /// the same `Idempotency-Key` on the next node after a transport error (a
-/// dead node) and after `503 store_unavailable` (an outage); any other answer
-/// fails the test. Returns (domain, job id) pairs.
+/// dead node), after `503 store_unavailable` (an outage) and after `409
+/// idempotency_key_in_use` (a reservation left by a request that was cut off);
+/// any other answer fails the test. Returns (domain, job id) pairs.
 async fn post_until_admitted(
     http: reqwest::Client,
     bases: Vec<String>,
@@ -255,6 +256,14 @@ async fn post_until_admitted(
                 Ok(reply) if reply.status == 202 => {
                     admitted.push((domain, job_id(&reply)));
                     break;
+                }
+                // The key is still held by a request that was cut off (its node
+                // died or lost the store): retried after Retry-After, as the SDKs do.
+                Ok(reply) if reply.status == 409 => {
+                    assert_eq!(reply.body["error"], "idempotency_key_in_use", "{reply:?}");
+                    let pause = reply.retry_after.as_deref().and_then(|s| s.parse().ok());
+                    let pause = pause.expect("409 idempotency_key_in_use has Retry-After");
+                    tokio::time::sleep(Duration::from_secs(pause)).await;
                 }
                 Ok(reply) => {
                     assert_eq!(reply.status, 503, "{domain}: {reply:?}");
@@ -275,7 +284,11 @@ async fn post_until_admitted(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_api_node_killed_leaves_the_other_serving_everything() {
     let db = TestDatabase::postgres().await.expect("a test schema");
-    let mut cluster = Cluster::start(db.url(), "2s", CONFIG).await;
+    // A key the dead node had reserved is taken over after max(30 s, 4 ×
+    // store_timeout): 5 s keeps that at the 30 s floor, within the test's deadlines.
+    let config = CONFIG.replace("store_timeout = \"30s\"", "store_timeout = \"5s\"");
+    assert_ne!(config, CONFIG);
+    let mut cluster = Cluster::start(db.url(), "2s", &config).await;
     let doomed = cluster.api().await;
     let survivor = cluster.api().await;
     let key = cluster.live_key(Tier::Growth).await;
