@@ -245,7 +245,8 @@ impl Settlement {
 
 /// What to save of a successful answer for replay.
 fn replayable(request_hash: String, response: &Response) -> Option<IdempotentResponse> {
-    let body = response.extensions().get::<ReplayBody>()?.0.clone();
+    // Always UTF-8: it was encoded from a `String`.
+    let body = String::from_utf8(response.extensions().get::<ReplayBody>()?.0.to_vec()).ok()?;
     let kept = ["content-type", "location", "retry-after"];
     let headers = response
         .headers()

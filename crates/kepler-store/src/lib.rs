@@ -141,12 +141,48 @@ pub struct UsageSnapshot {
     pub month_cost_micros: i64,
 }
 
+/// A stored record's JSON exactly as the API serves it (`cached: true`),
+/// encoded once when the record was stored: a cached hit sends this text
+/// without parsing and re-encoding the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedRecord(String);
+
+impl ServedRecord {
+    /// The record as JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The record itself.
+    pub fn parse(&self) -> Result<ScoreRecord> {
+        Ok(serde_json::from_str(&self.0)?)
+    }
+
+    /// Text a store read back from its `served` column.
+    pub(crate) fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// A record as it is served from storage.
+    pub(crate) fn encode(record: &ScoreRecord) -> Result<Self> {
+        let served = ScoreRecord {
+            cached: true,
+            ..record.clone()
+        };
+        Ok(Self(serde_json::to_string(&served)?))
+    }
+}
+
 /// What `admit` decided, with what the response needs.
 #[derive(Debug, Clone)]
 pub struct AdmissionOutcome {
     pub decision: Decision,
     /// On `ServeFresh`: the record (with `cached: true`).
-    pub record: Option<ScoreRecord>,
+    pub record: Option<ServedRecord>,
     /// On `Admit` and `ExistingJob`: the job.
     pub job: Option<Job>,
     /// The windows after the decision (an admission already counted).

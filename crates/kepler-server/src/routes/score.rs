@@ -102,22 +102,27 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<(Domain, bool), 
 
 pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_string(body) {
-        Ok(text) => {
-            let mut response = (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                text.clone(),
-            )
-                .into_response();
-            response.extensions_mut().insert(ReplayBody(text));
-            response
-        }
+        Ok(text) => json_text_response(status, text),
         Err(e) => ApiError::new(
             ErrorCode::InternalError,
             format!("could not encode the response: {e}"),
         )
         .into_response(),
     }
+}
+
+/// A response whose body is JSON text already encoded (a stored record is sent as stored).
+fn json_text_response(status: StatusCode, text: String) -> Response {
+    // Shared, not copied, between the body and the copy kept for replay.
+    let text = Bytes::from(text);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        text.clone(),
+    )
+        .into_response();
+    response.extensions_mut().insert(ReplayBody(text));
+    response
 }
 
 fn accepted(job: &Job) -> Response {
@@ -356,7 +361,7 @@ fn respond(
                     "the store served no record for a fresh decision",
                 )
             })?;
-            json_response(StatusCode::OK, &record)
+            json_text_response(StatusCode::OK, record.into_string())
         }
         Decision::ExistingJob(_) | Decision::Admit => {
             let admitted = outcome.decision == Decision::Admit;
@@ -378,9 +383,9 @@ fn respond(
     Ok(response)
 }
 
-/// The exact body text of a response, kept so a replay is byte-for-byte the same.
+/// The exact body of a JSON response, kept so a replay is byte-for-byte the same.
 #[derive(Debug, Clone)]
-pub struct ReplayBody(pub String);
+pub struct ReplayBody(pub Bytes);
 
 /// Adds RateLimit fields to responses for live keys.
 pub async fn finish_live(

@@ -179,6 +179,15 @@ async fn freshness_window_is_the_callers_tier() {
         .post_score(&starter, json!({"domain": "aged.example"}), 200)
         .await;
     assert_eq!(cached.body["cached"], true);
+    // Sent as stored: the same record GET /v1/score/{domain} describes.
+    let mut read = server
+        .get(&starter, "/v1/score/aged.example", 200)
+        .await
+        .body;
+    read.as_object_mut()
+        .expect("an object")
+        .remove("fresh_for_tier");
+    assert_eq!(cached.body, read);
     assert_eq!(server.usage(&starter).await["month"]["cold_calls"], 0);
     server
         .post_score(&growth, json!({"domain": "aged.example"}), 202)

@@ -17,9 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 use kepler_core::admission::{
     ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, WindowUsage, decide,
 };
-use kepler_core::{JobStatus, ScoreRecord, TierPolicy};
+use kepler_core::{JobStatus, TierPolicy};
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
-use sqlx::types::Json;
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
@@ -29,7 +28,8 @@ use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
 };
 use crate::{
-    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, StoreError, UsageSnapshot, keys,
+    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, ServedRecord, StoreError,
+    UsageSnapshot, keys,
 };
 
 /// How often `admit` looks for the domain's run again after losing a race to create it.
@@ -63,12 +63,14 @@ fn window_columns(account: &str, key: &str) -> String {
 /// The admission facts beyond the windows, for an account given as an SQL expression.
 fn fact_columns(account: &str) -> String {
     format!(
-        "r.scored_at AS record_at, r.body AS record_body, \
+        "r.scored_at AS record_at, r.served AS record_served, \
          (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = $1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job"
     )
 }
 
-const NEWEST_RECORD: &str = "LEFT JOIN LATERAL (SELECT scored_at, body FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON TRUE";
+// `served` is derived from `body` for a row an older release wrote (see the migration).
+const NEWEST_RECORD: &str = "LEFT JOIN LATERAL (SELECT scored_at, COALESCE(served, jsonb_set(body, '{cached}', 'true')::text) AS served \
+     FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON TRUE";
 
 // Assembled once, not on every request. The usage statement names $1 so that
 // every statement has the same binds.
@@ -315,12 +317,8 @@ async fn decide_from(
     let (record, job) = match decision {
         Decision::Admit => return Ok(Decided::Admit(counts)),
         Decision::ServeFresh => {
-            let body: Option<Json<ScoreRecord>> = row.try_get("record_body")?;
-            let record = body.map(|Json(mut record)| {
-                record.cached = true;
-                record
-            });
-            (record, None)
+            let served: Option<String> = row.try_get("record_served")?;
+            (served.map(ServedRecord::from_stored), None)
         }
         Decision::ExistingJob(job_id) => (
             None,

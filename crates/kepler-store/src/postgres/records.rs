@@ -6,7 +6,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
 
 use crate::time::{to_millis, truncate};
-use crate::{Result, StoreError};
+use crate::{Result, ServedRecord, StoreError};
 
 /// The newest record of `domain`, marked `cached: true`.
 pub(super) async fn latest(conn: &mut PgConnection, domain: &str) -> Result<Option<ScoreRecord>> {
@@ -23,15 +23,16 @@ pub(super) async fn latest(conn: &mut PgConnection, domain: &str) -> Result<Opti
 }
 
 /// Stores a record as scored (`cached: false`, `scored_at` at millisecond precision)
-/// and returns the instant stored.
+/// and as served (`cached: true`); returns the instant stored.
 pub(super) async fn insert(conn: &mut PgConnection, record: &ScoreRecord) -> Result<DateTime<Utc>> {
     let mut stored = record.clone();
     stored.cached = false;
     stored.scored_at = truncate(record.scored_at);
     let score = i32::try_from(stored.score)
         .map_err(|_| StoreError::Corrupt(format!("score {} is out of range", stored.score)))?;
+    let served = ServedRecord::encode(&stored)?;
     sqlx::query(
-        "INSERT INTO records (domain, scored_at, engine_version, score, grade, body) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO records (domain, scored_at, engine_version, score, grade, body, served) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&stored.domain)
     .bind(to_millis(stored.scored_at))
@@ -39,6 +40,7 @@ pub(super) async fn insert(conn: &mut PgConnection, record: &ScoreRecord) -> Res
     .bind(score)
     .bind(&stored.grade)
     .bind(Json(&stored))
+    .bind(served.into_string())
     .execute(conn)
     .await?;
     Ok(stored.scored_at)

@@ -11,12 +11,14 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
-use super::{accounts, records};
+use super::accounts;
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
 };
-use crate::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, UsageSnapshot, keys};
+use crate::{
+    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, ServedRecord, UsageSnapshot, keys,
+};
 
 // Every statement is a round trip to the connection's own thread (that is how
 // sqlx drives SQLite), and those hops, not SQLite's work, bound the request rate.
@@ -48,14 +50,16 @@ fn window_columns(account: &str, key: &str) -> String {
 /// The admission facts beyond the windows, for an account given as an SQL expression.
 fn fact_columns(account: &str) -> String {
     format!(
-        "r.scored_at AS record_at, r.body AS record_body, \
+        "r.scored_at AS record_at, r.served AS record_served, \
          (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
          (SELECT run_id FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_id, \
          (SELECT status FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_status"
     )
 }
 
-const NEWEST_RECORD: &str = "LEFT JOIN (SELECT scored_at, body FROM records WHERE domain = ?1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON 1";
+// `served` is derived from `body` for a row an older release wrote (see the migration).
+const NEWEST_RECORD: &str = "LEFT JOIN (SELECT scored_at, COALESCE(served, json_set(body, '$.cached', json('true'))) AS served \
+     FROM records WHERE domain = ?1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON 1";
 
 // Assembled once, not on every request.
 static USAGE_SQL: LazyLock<String> =
@@ -292,7 +296,7 @@ async fn decide_from(
 ) -> Result<Decided> {
     let counts = read_counts(row)?;
     let record_at: Option<i64> = row.try_get("record_at")?;
-    let record_body: Option<String> = row.try_get("record_body")?;
+    let record_served: Option<String> = row.try_get("record_served")?;
     let in_flight: Option<String> = row.try_get("in_flight_job")?;
     let run_id: Option<String> = row.try_get("run_id")?;
     let run_status: Option<String> = row.try_get("run_status")?;
@@ -324,7 +328,7 @@ async fn decide_from(
             });
             return Ok(Decided::Admit { counts, run });
         }
-        Decision::ServeFresh => (record_body.map(records::parse_cached).transpose()?, None),
+        Decision::ServeFresh => (record_served.map(ServedRecord::from_stored), None),
         Decision::ExistingJob(job_id) => (
             None,
             get_job(&mut *conn, request.caller.account_id, job_id).await?,

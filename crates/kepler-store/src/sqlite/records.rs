@@ -5,8 +5,8 @@ use kepler_core::ScoreRecord;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use crate::Result;
 use crate::time::{to_millis, truncate};
+use crate::{Result, ServedRecord};
 
 /// The newest record of `domain`, marked `cached: true`.
 pub(super) async fn latest(
@@ -20,18 +20,14 @@ pub(super) async fn latest(
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    parse_cached(row.try_get("body")?).map(Some)
-}
-
-/// A stored record body, as served from storage (`cached: true`).
-pub(super) fn parse_cached(body: String) -> Result<ScoreRecord> {
+    let body: String = row.try_get("body")?;
     let mut record: ScoreRecord = serde_json::from_str(&body)?;
     record.cached = true;
-    Ok(record)
+    Ok(Some(record))
 }
 
 /// Stores a record as scored (`cached: false`, `scored_at` at millisecond precision)
-/// and returns the instant stored.
+/// and as served (`cached: true`); returns the instant stored.
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
     record: &ScoreRecord,
@@ -40,8 +36,9 @@ pub(super) async fn insert(
     stored.cached = false;
     stored.scored_at = truncate(record.scored_at);
     let body = serde_json::to_string(&stored)?;
+    let served = ServedRecord::encode(&stored)?;
     sqlx::query(
-        "INSERT INTO records (domain, scored_at, engine_version, score, grade, body) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO records (domain, scored_at, engine_version, score, grade, body, served) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&stored.domain)
     .bind(to_millis(stored.scored_at))
@@ -49,6 +46,7 @@ pub(super) async fn insert(
     .bind(i64::from(stored.score))
     .bind(&stored.grade)
     .bind(body)
+    .bind(served.into_string())
     .execute(conn)
     .await?;
     Ok(stored.scored_at)

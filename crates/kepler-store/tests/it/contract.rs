@@ -184,7 +184,9 @@ pub async fn fresh_record_is_served_uncounted(h: Harness) {
     let outcome = admit(s, &ask(&c.caller, growth, "fresh.example", now())).await;
     assert_eq!(outcome.decision, Decision::ServeFresh);
     assert_eq!(
-        outcome.record,
+        outcome
+            .record
+            .map(|r| r.parse().expect("the served JSON is a record")),
         Some(kepler_core::ScoreRecord {
             cached: true,
             ..fresh
@@ -200,6 +202,27 @@ pub async fn fresh_record_is_served_uncounted(h: Harness) {
     let outcome = admit(s, &ask(&c.caller, growth, "stale.example", now())).await;
     assert_eq!(outcome.decision, Decision::Admit);
     assert_eq!(outcome.usage.month.used, 1);
+}
+
+pub async fn a_record_stored_by_an_older_release_is_served_cached(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    let old = record("old.example", now() - chrono::Duration::days(1));
+    s.put_record(&old).await.expect("put");
+    // A node of the previous release writes `body` only.
+    h.backend.execute("UPDATE records SET served = NULL").await;
+
+    let outcome = admit(s, &ask(&c.caller, growth, "old.example", now())).await;
+    assert_eq!(outcome.decision, Decision::ServeFresh);
+    let served = outcome.record.expect("a record");
+    assert_eq!(
+        served.parse().expect("the served JSON is a record"),
+        kepler_core::ScoreRecord {
+            cached: true,
+            ..old
+        }
+    );
 }
 
 pub async fn authenticate_and_admit_is_authenticate_then_admit(h: Harness) {
@@ -224,7 +247,11 @@ pub async fn authenticate_and_admit_is_authenticate_then_admit(h: Harness) {
     assert_eq!(caller, c.caller);
     let outcome = outcome.expect("a live key is decided on");
     assert_eq!(outcome.decision, Decision::ServeFresh);
-    assert_eq!(outcome.record.as_ref().map(|r| r.cached), Some(true));
+    let served = outcome
+        .record
+        .as_ref()
+        .map(|r| r.parse().expect("a record"));
+    assert_eq!(served.map(|r| r.cached), Some(true));
     assert_eq!(outcome.usage.month.used, 0);
 
     let (_, cold) = s
@@ -289,7 +316,11 @@ pub async fn free_tier_reads_cache_only(h: Harness) {
         .expect("put");
     let outcome = admit(s, &ask(&c.caller, free, "warm.example", now())).await;
     assert_eq!(outcome.decision, Decision::ServeFresh);
-    assert!(outcome.record.is_some_and(|r| r.cached));
+    assert!(
+        outcome
+            .record
+            .is_some_and(|r| r.parse().expect("a record").cached)
+    );
     assert_eq!(s.queue_stats(now()).await.expect("stats").jobs_pending, 0);
 }
 

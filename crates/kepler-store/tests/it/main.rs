@@ -12,6 +12,7 @@ macro_rules! contract_tests {
             accounts_tiers_and_keys,
             keys_are_stored_only_as_hashes,
             fresh_record_is_served_uncounted,
+            a_record_stored_by_an_older_release_is_served_cached,
             authenticate_and_admit_is_authenticate_then_admit,
             free_tier_reads_cache_only,
             force_fresh_only_where_the_tier_allows_it,

@@ -78,6 +78,14 @@ impl Backend for PostgresBackend {
         }
         bytes
     }
+
+    async fn execute(&self, sql: &str) {
+        // The test database's URL puts its schema first on the search_path.
+        let mut conn = sqlx::PgConnection::connect(self.db.url())
+            .await
+            .expect("connect");
+        sqlx::query(sql).execute(&mut conn).await.expect(sql);
+    }
 }
 
 mod contract_suite {

@@ -68,6 +68,13 @@ impl Backend for SqliteBackend {
         assert!(!bytes.is_empty(), "the database file exists");
         bytes
     }
+
+    async fn execute(&self, sql: &str) {
+        let mut conn = sqlx::SqliteConnection::connect(&self.settings.url)
+            .await
+            .expect("connect");
+        sqlx::query(sql).execute(&mut conn).await.expect(sql);
+    }
 }
 
 mod contract_suite {

@@ -16,6 +16,9 @@ pub trait Backend: Send + Sync {
     async fn reopen(&self) -> Arc<dyn Store>;
     /// Every byte the backend keeps on disk, to look for secrets in.
     async fn raw_bytes(&self) -> Vec<u8>;
+    /// Runs one SQL statement on the database, as an older release or an
+    /// operator would, behind the store's back.
+    async fn execute(&self, sql: &str);
 }
 
 /// A migrated store on a fresh database, and its backend.
