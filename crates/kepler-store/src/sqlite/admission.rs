@@ -345,6 +345,21 @@ async fn decide_from(
     })))
 }
 
+/// The writes of an admission as one batch of statements, so the writer's
+/// transaction makes one round trip to SQLite's thread for them, not three:
+/// the run (created, or joined: a `force_fresh` join marks it), the job and
+/// the cost-log row. Binds: ?1 run, ?2 domain, ?3 force_fresh, ?4 now,
+/// ?5 whether the run is new, ?6 job, ?7 account, ?8 key, ?9 job status,
+/// ?10 started_at, ?11 cost.
+const ADMIT_SQL: &str = "\
+    INSERT INTO runs (run_id, domain, status, force_fresh, created_at) \
+      SELECT ?1, ?2, 'pending', ?3, ?4 WHERE ?5; \
+    UPDATE runs SET force_fresh = 1 WHERE run_id = ?1 AND ?3 AND NOT ?5; \
+    INSERT INTO jobs (job_id, account_id, key_id, run_id, domain, status, created_at, started_at) \
+      VALUES (?6, ?7, ?8, ?1, ?2, ?9, ?4, ?10); \
+    INSERT INTO cold_calls (account_id, key_id, job_id, domain, cost_micros, created_at) \
+      VALUES (?7, ?8, ?6, ?2, ?11, ?4)";
+
 /// Carries out an `Admit` inside the caller's write transaction: the job, its run
 /// (shared per domain) and the cost-log row. Returns the outcome with the usage
 /// after it, computed from the counts the decision read plus this call.
@@ -358,29 +373,10 @@ pub(super) async fn admit(
     let now_ms = to_millis(now);
     let domain = request.domain.as_str();
 
-    let (run_id, run_running) = match run {
-        Some(run) => {
-            if request.force_fresh {
-                sqlx::query("UPDATE runs SET force_fresh = 1 WHERE run_id = ?")
-                    .bind(&run.run_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            (run.run_id, run.running)
-        }
-        None => {
-            let run_id = Uuid::new_v4().to_string();
-            sqlx::query("INSERT INTO runs (run_id, domain, status, force_fresh, created_at) VALUES (?, ?, 'pending', ?, ?)")
-                .bind(&run_id)
-                .bind(domain)
-                .bind(request.force_fresh)
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-            (run_id, false)
-        }
+    let (run_id, new_run, run_running) = match run {
+        Some(run) => (run.run_id, false, run.running),
+        None => (Uuid::new_v4().to_string(), true, false),
     };
-
     // A job joining a run already under way is running from the moment it joins.
     let (status, started_at) = if run_running {
         (JobStatus::Running, Some(now))
@@ -398,32 +394,21 @@ pub(super) async fn admit(
         scored_at: None,
         failure_reason: None,
     };
-    sqlx::query(
-        "INSERT INTO jobs (job_id, account_id, key_id, run_id, domain, status, created_at, started_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(job.job_id.to_string())
-    .bind(job.account_id.to_string())
-    .bind(request.caller.key_id.to_string())
-    .bind(&run_id)
-    .bind(domain)
-    .bind(status.as_str())
-    .bind(now_ms)
-    .bind(started_at.map(to_millis))
-    .execute(&mut *conn)
-    .await?;
     let cost = request.policy.cost_per_cold_call_micros;
-    sqlx::query(
-        "INSERT INTO cold_calls (account_id, key_id, job_id, domain, cost_micros, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(job.account_id.to_string())
-    .bind(request.caller.key_id.to_string())
-    .bind(job.job_id.to_string())
-    .bind(domain)
-    .bind(cost)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(ADMIT_SQL)
+        .bind(&run_id)
+        .bind(domain)
+        .bind(request.force_fresh)
+        .bind(now_ms)
+        .bind(new_run)
+        .bind(job.job_id.to_string())
+        .bind(job.account_id.to_string())
+        .bind(request.caller.key_id.to_string())
+        .bind(status.as_str())
+        .bind(started_at.map(to_millis))
+        .bind(cost)
+        .execute(&mut *conn)
+        .await?;
 
     let after = counts.plus_one(cost, now_ms);
     let usage = snapshot(conn, &request.caller, &request.policy, &after, request.now).await?;
