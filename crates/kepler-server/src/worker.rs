@@ -42,24 +42,35 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
             permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
             () = shutdown.cancelled() => break,
         };
-        match state.store.claim_run(&id, settings.lease, Utc::now()).await {
-            Ok(Some(run)) => {
+        // Every free slot is filled by one claim: one commit for many runs.
+        let mut free = vec![permit];
+        while let Ok(permit) = permits.clone().try_acquire_owned() {
+            free.push(permit);
+        }
+        match state
+            .store
+            .claim_runs(&id, settings.lease, Utc::now(), free.len())
+            .await
+        {
+            Ok(runs) if !runs.is_empty() => {
                 backoff = Duration::from_millis(100);
-                if run.reclaimed {
-                    state.metrics.lease_expiries.inc();
-                    tracing::warn!(run = %run.run_id, domain = %run.domain, attempt = run.attempt, "reclaimed a run whose lease expired");
+                for (run, permit) in runs.into_iter().zip(free) {
+                    if run.reclaimed {
+                        state.metrics.lease_expiries.inc();
+                        tracing::warn!(run = %run.run_id, domain = %run.domain, attempt = run.attempt, "reclaimed a run whose lease expired");
+                    }
+                    tasks.spawn(execute(
+                        state.clone(),
+                        scorer.clone(),
+                        run,
+                        permit,
+                        id.clone(),
+                        shutdown.clone(),
+                    ));
                 }
-                tasks.spawn(execute(
-                    state.clone(),
-                    scorer.clone(),
-                    run,
-                    permit,
-                    id.clone(),
-                    shutdown.clone(),
-                ));
             }
-            Ok(None) => {
-                drop(permit);
+            Ok(_) => {
+                drop(free);
                 // Woken by an admission in this process, or by the store (another
                 // process queued or handed back a run); else polls again.
                 tokio::select! {
@@ -69,7 +80,7 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
                 }
             }
             Err(error) => {
-                drop(permit);
+                drop(free);
                 if matches!(error, StoreError::Unavailable(_)) {
                     state.metrics.store_unavailable("worker");
                 }

@@ -293,13 +293,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A job of this account; another account's job is `None`, like an unknown one.
     async fn get_job(&self, account_id: Uuid, job_id: Uuid) -> Result<Option<Job>>;
 
-    /// Claims the oldest pending run (or one whose lease expired), marking its jobs running.
+    /// Claims up to `limit` of the oldest pending runs (or ones whose lease
+    /// expired), oldest first, marking their jobs running, in one commit: a
+    /// worker with several free slots fills them for the price of one claim.
+    async fn claim_runs(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ClaimedRun>>;
+    /// Claims the oldest claimable run, as [`Store::claim_runs`] with a limit of one.
     async fn claim_run(
         &self,
         worker_id: &str,
         lease: Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<ClaimedRun>>;
+    ) -> Result<Option<ClaimedRun>> {
+        Ok(self
+            .claim_runs(worker_id, lease, now, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
     /// Extends a lease; `false` when the lease was lost (expired and taken by another worker).
     async fn heartbeat(
         &self,

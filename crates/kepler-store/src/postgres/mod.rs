@@ -316,17 +316,18 @@ impl Store for PostgresStore {
         )
     }
 
-    async fn claim_run(
+    async fn claim_runs(
         &self,
         worker_id: &str,
         lease: Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<ClaimedRun>> {
+        limit: usize,
+    ) -> Result<Vec<ClaimedRun>> {
         self.breaker.watch(
             async {
                 // A single statement: it commits on its own, no BEGIN/COMMIT round trips.
                 let mut conn = self.acquire().await?;
-                queue::claim(&mut conn, worker_id, lease, now).await
+                queue::claim(&mut conn, worker_id, lease, now, limit).await
             }
             .await,
         )

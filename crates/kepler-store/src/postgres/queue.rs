@@ -36,19 +36,20 @@ pub(super) async fn claim(
     worker_id: &str,
     lease: Duration,
     now: DateTime<Utc>,
-) -> Result<Option<ClaimedRun>> {
+    limit: usize,
+) -> Result<Vec<ClaimedRun>> {
     let now_ms = to_millis(now);
-    // The oldest run waiting: pending, or running under a lease that has expired
+    // The oldest runs waiting: pending, or running under a lease that has expired
     // (its worker died). Rows another transaction holds are skipped, not waited for.
-    // One statement claims the run and starts its jobs, so a claim costs a single
-    // round trip and commits on its own.
-    let row = sqlx::query(
+    // One statement claims the runs and starts their jobs, so a claim costs a
+    // single round trip and commits on its own.
+    let rows = sqlx::query(
         "WITH next AS ( \
            SELECT run_id, status AS was FROM runs \
            WHERE status IN ('pending', 'running') \
              AND (status = 'pending' OR lease_expires_at < $3) \
            ORDER BY created_at, run_id \
-           LIMIT 1 \
+           LIMIT $4 \
            FOR UPDATE SKIP LOCKED \
          ), claimed AS ( \
            UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
@@ -65,19 +66,22 @@ pub(super) async fn claim(
     .bind(worker_id)
     .bind(now_ms.saturating_add(duration_millis(lease)))
     .bind(now_ms)
-    .fetch_optional(&mut *conn)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let run_id: Uuid = row.try_get("run_id")?;
-    let attempts: i32 = row.try_get("attempts")?;
-    Ok(Some(ClaimedRun {
-        run_id,
-        domain: row.try_get("domain")?,
-        attempt: u32::try_from(attempts).unwrap_or(0),
-        first_started_at: rows::instant(&row, "first_started_at")?,
-        force_fresh: row.try_get("force_fresh")?,
-        reclaimed: row.try_get("reclaimed")?,
-    }))
+    rows.iter()
+        .map(|row| {
+            let attempts: i32 = row.try_get("attempts")?;
+            Ok(ClaimedRun {
+                run_id: row.try_get("run_id")?,
+                domain: row.try_get("domain")?,
+                attempt: u32::try_from(attempts).unwrap_or(0),
+                first_started_at: rows::instant(row, "first_started_at")?,
+                force_fresh: row.try_get("force_fresh")?,
+                reclaimed: row.try_get("reclaimed")?,
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn heartbeat(

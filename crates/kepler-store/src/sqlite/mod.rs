@@ -264,14 +264,21 @@ impl Store for SqliteStore {
         admission::get_job(&mut conn, account_id, job_id).await
     }
 
-    async fn claim_run(
+    async fn claim_runs(
         &self,
         worker_id: &str,
         lease: Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<ClaimedRun>> {
+        limit: usize,
+    ) -> Result<Vec<ClaimedRun>> {
         let mut tx = self.write().await?;
-        let claimed = queue::claim(&mut tx, worker_id, lease, now).await?;
+        let mut claimed = Vec::new();
+        while claimed.len() < limit {
+            match queue::claim(&mut tx, worker_id, lease, now).await? {
+                Some(run) => claimed.push(run),
+                None => break,
+            }
+        }
         tx.commit().await?;
         Ok(claimed)
     }

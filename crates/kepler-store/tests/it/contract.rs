@@ -1546,6 +1546,39 @@ pub async fn claims_take_the_oldest_run_first(h: Harness) {
     );
 }
 
+pub async fn a_batch_claim_takes_the_oldest_runs_once(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    for i in 0..5 {
+        let at = now() + chrono::Duration::seconds(i);
+        admit(s, &ask(&c.caller, growth, &format!("b{i}.example"), at)).await;
+    }
+    let t = now() + minutes(1);
+    let mut first: Vec<String> = s
+        .claim_runs("w", LEASE, t, 3)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|run| run.domain)
+        .collect();
+    first.sort();
+    assert_eq!(first, ["b0.example", "b1.example", "b2.example"]);
+    let stats = s.queue_stats(t).await.expect("stats");
+    assert_eq!((stats.jobs_running, stats.jobs_pending), (3, 2));
+
+    let mut rest: Vec<String> = s
+        .claim_runs("w", LEASE, t, 10)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|run| run.domain)
+        .collect();
+    rest.sort();
+    assert_eq!(rest, ["b3.example", "b4.example"]);
+    assert!(s.claim_runs("w", LEASE, t, 10).await.expect("claim").is_empty());
+}
+
 pub async fn concurrent_workers_claim_each_run_once(h: Harness) {
     let c = client(h.store.as_ref(), Tier::Growth).await;
     let growth = Tier::Growth.default_policy();
@@ -1560,11 +1593,20 @@ pub async fn concurrent_workers_claim_each_run_once(h: Harness) {
         let store = Arc::clone(&h.store);
         tokio::spawn(async move {
             let worker = format!("w{w}");
+            // Half claim one run at a time, half in batches.
+            let batch = if w % 2 == 0 { 1 } else { 4 };
             let mut claimed = Vec::new();
-            while let Some(run) = store.claim_run(&worker, LEASE, now()).await.expect("claim") {
-                claimed.push(run.run_id);
+            loop {
+                let runs = store
+                    .claim_runs(&worker, LEASE, now(), batch)
+                    .await
+                    .expect("claim");
+                if runs.is_empty() {
+                    break claimed;
+                }
+                assert!(runs.len() <= batch);
+                claimed.extend(runs.into_iter().map(|run| run.run_id));
             }
-            claimed
         })
     });
     let mut all: Vec<Uuid> = join_all(workers)

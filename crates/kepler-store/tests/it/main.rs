@@ -38,6 +38,7 @@ macro_rules! contract_tests {
             expired_lease_is_reclaimed_and_the_first_worker_fenced,
             release_hands_the_run_back,
             claims_take_the_oldest_run_first,
+            a_batch_claim_takes_the_oldest_runs_once,
             concurrent_workers_claim_each_run_once,
             queue_stats_count_jobs,
             latest_record_is_the_newest_scored,
