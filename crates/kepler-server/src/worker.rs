@@ -55,11 +55,8 @@ pub async fn run_pool(state: AppState, scorer: Arc<dyn Scorer>, shutdown: Cancel
             Ok(runs) if !runs.is_empty() => {
                 backoff = Duration::from_millis(100);
                 for (run, permit) in runs.into_iter().zip(free) {
-                    if run.reclaimed {
-                        state.metrics.lease_expiries.inc();
-                        tracing::warn!(run = %run.run_id, domain = %run.domain, attempt = run.attempt, "reclaimed a run whose lease expired");
-                    }
-                    tasks.spawn(execute(
+                    claimed(&state, &run);
+                    tasks.spawn(slot(
                         state.clone(),
                         scorer.clone(),
                         run,
@@ -103,23 +100,64 @@ enum Ending {
     HandedBack,
 }
 
-async fn execute(
+fn claimed(state: &AppState, run: &ClaimedRun) {
+    if run.reclaimed {
+        state.metrics.lease_expiries.inc();
+        tracing::warn!(run = %run.run_id, domain = %run.domain, attempt = run.attempt, "reclaimed a run whose lease expired");
+    }
+}
+
+/// One busy slot of the pool: executes `run`, then claims the next run itself
+/// while there is work, so busy slots claim in parallel (on PostgreSQL their
+/// commits share WAL flushes) instead of queueing behind the pool's one claim
+/// loop. When the queue is empty or the store fails, the slot frees its
+/// permit and the pool's loop takes over (waiting, or backing off).
+async fn slot(
     state: AppState,
     scorer: Arc<dyn Scorer>,
-    run: ClaimedRun,
+    mut run: ClaimedRun,
     _permit: OwnedSemaphorePermit,
     worker: String,
     shutdown: CancellationToken,
 ) {
+    let lease = state.config.workers.lease;
+    loop {
+        execute(&state, scorer.as_ref(), &run, &worker, &shutdown).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match state.store.claim_runs(&worker, lease, Utc::now(), 1).await {
+            Ok(mut runs) => match runs.pop() {
+                Some(next) => {
+                    claimed(&state, &next);
+                    run = next;
+                }
+                None => return,
+            },
+            Err(error) => {
+                tracing::debug!(%error, "could not claim the next run; the pool will retry");
+                return;
+            }
+        }
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    scorer: &dyn Scorer,
+    run: &ClaimedRun,
+    worker: &str,
+    shutdown: &CancellationToken,
+) {
     let metrics = state.metrics.clone();
     metrics.runs_in_flight.inc();
     let started = Instant::now();
-    let ending = drive(&state, scorer.as_ref(), &run, &worker, &shutdown).await;
+    let ending = drive(state, scorer, run, worker, shutdown).await;
     let outcome = match ending {
-        Ending::Settled(result) => settle(&state, &run, &worker, result).await,
+        Ending::Settled(result) => settle(state, run, worker, result).await,
         Ending::LeaseLost => "lease_lost",
         Ending::HandedBack => {
-            if let Err(error) = state.store.release_run(run.run_id, &worker).await {
+            if let Err(error) = state.store.release_run(run.run_id, worker).await {
                 tracing::warn!(%error, run = %run.run_id, "could not hand a run back; its lease will expire");
             }
             "released"
