@@ -13,6 +13,9 @@ use crate::HttpArgs;
 use crate::server::{self, Backend, Server};
 use crate::wrk::{self, Load, Options, Scenario};
 
+/// Accounts the many-accounts cold run spreads its requests over.
+pub const MANY_ACCOUNTS: usize = 32;
+
 /// Everything measured on one backend.
 #[derive(Debug, Clone)]
 pub struct HttpResult {
@@ -24,6 +27,11 @@ pub struct HttpResult {
     pub readyz: Load,
     pub cached: Load,
     pub cold: Load,
+    /// Cold admissions spread over [`MANY_ACCOUNTS`] accounts.
+    pub cold_many: Load,
+    /// Cold admissions made one after another straight on the store, in
+    /// process: what one admission costs the store with nothing else running.
+    pub serial: Serial,
     /// Cold calls the store counted during the cold run (from `/v1/usage`).
     pub cold_counted: u64,
     /// Resident set of the API process, idle after start, in KiB.
@@ -93,13 +101,28 @@ async fn measure(
     )
     .await?;
     let account_id = account["account_id"].as_str().context("account_id")?;
-    let key = server::admin(
-        kepler,
-        &config,
-        &["admin", "key", "create", "--account", account_id],
-    )
-    .await?;
-    let key = key["key"].as_str().context("key")?.to_owned();
+    let key = new_key(kepler, &config, account_id).await?;
+    let mut many_keys = Vec::with_capacity(MANY_ACCOUNTS);
+    for i in 0..MANY_ACCOUNTS {
+        let name = format!("bench-{i}");
+        let account = server::admin(
+            kepler,
+            &config,
+            &[
+                "admin",
+                "account",
+                "create",
+                "--name",
+                &name,
+                "--tier",
+                "enterprise",
+            ],
+        )
+        .await?;
+        let account_id = account["account_id"].as_str().context("account_id")?;
+        many_keys.push(new_key(kepler, &config, account_id).await?);
+    }
+    let many_keys = many_keys.join(",");
 
     // Seed the record the cached-hit run reads, with a real engine run.
     let seeder = Server::start(kepler, &config, true, dir.join("seed.log")).await?;
@@ -126,6 +149,7 @@ async fn measure(
         ("KEPLER_BENCH_KEY", key.as_str()),
         ("KEPLER_BENCH_DOMAIN", "strong.test"),
         ("KEPLER_BENCH_RUN", run_id.as_str()),
+        ("KEPLER_BENCH_KEYS", many_keys.as_str()),
     ];
     let base = api.base_url.clone();
     let load = |scenario| wrk::run(scenario, &base, &options, &env, dir);
@@ -139,19 +163,94 @@ async fn measure(
     eprintln!("http/{backend}: cold admission");
     let cold = load(Scenario::ColdAdmission).await?;
     let cold_counted = cold_calls(&api.base_url, &key).await? - before;
+    eprintln!("http/{backend}: cold admission, {MANY_ACCOUNTS} accounts");
+    let cold_many = load(Scenario::ColdAdmissionManyAccounts).await?;
     eprintln!("http/{backend}: /healthz again");
     let healthz_after = load(Scenario::Healthz).await?;
     api.stop().await?;
+    eprintln!("http/{backend}: admissions one at a time, in process");
+    let serial = serial_admissions(&config, &key, &run_id).await?;
     Ok(HttpResult {
         backend,
         healthz: [healthz_before, healthz_after],
         readyz,
         cached,
         cold,
+        cold_many,
+        serial,
         cold_counted,
         rss_idle_kib,
         synchronous_commit: None,
     })
+}
+
+/// Store admissions timed one after another.
+#[derive(Debug, Clone, Copy)]
+pub struct Serial {
+    pub admissions: u32,
+    pub elapsed: Duration,
+}
+
+impl Serial {
+    pub fn per_sec(&self) -> f64 {
+        f64::from(self.admissions) / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    pub fn each(&self) -> Duration {
+        self.elapsed / self.admissions.max(1)
+    }
+}
+
+/// Admissions this many.
+const SERIAL_ADMISSIONS: u32 = 1_000;
+
+/// Times [`SERIAL_ADMISSIONS`] cold admissions of distinct domains through the
+/// production store, one at a time, with the server's own configuration: the
+/// store's share of one admission, with no HTTP and no concurrency. On a
+/// single writer (SQLite) or under one account's lock (PostgreSQL), cold
+/// admissions of one account cannot go faster than this.
+async fn serial_admissions(config: &Path, key: &str, run_id: &str) -> anyhow::Result<Serial> {
+    let text = std::fs::read_to_string(config).context("reading the config file")?;
+    let config = kepler_core::config::Config::from_toml(&text).context("the config file")?;
+    let store = kepler_store::open(&config.database)
+        .await
+        .context("opening the store")?;
+    let started = Instant::now();
+    for i in 0..SERIAL_ADMISSIONS {
+        let domain = kepler_core::Domain::parse(&format!("{run_id}s{i}.bench.example"))
+            .context("a bench domain")?;
+        let ask = kepler_store::Ask {
+            domain: &domain,
+            force_fresh: false,
+            now: chrono::Utc::now(),
+            tiers: &config.tiers,
+        };
+        let (_, outcome) = store
+            .authenticate_and_admit(key, &ask)
+            .await?
+            .context("the bench key is live")?;
+        let decision = outcome.context("a live key is decided on")?.decision;
+        anyhow::ensure!(
+            decision == kepler_core::admission::Decision::Admit,
+            "expected an admission, got {decision:?}"
+        );
+    }
+    let elapsed = started.elapsed();
+    store.close().await;
+    Ok(Serial {
+        admissions: SERIAL_ADMISSIONS,
+        elapsed,
+    })
+}
+
+async fn new_key(kepler: &Path, config: &Path, account_id: &str) -> anyhow::Result<String> {
+    let key = server::admin(
+        kepler,
+        config,
+        &["admin", "key", "create", "--account", account_id],
+    )
+    .await?;
+    Ok(key["key"].as_str().context("key")?.to_owned())
 }
 
 /// Posts a cold request and polls its job until the record exists.

@@ -98,7 +98,7 @@ struct QueueArgs {
         long = "queue-postgres",
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
-    postgres: String,
+    queue_postgres: String,
 }
 
 fn main() -> std::process::ExitCode {
@@ -159,4 +159,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Flattened argument groups must not share an argument id (`all` takes them all).
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let all = Cli::try_parse_from(["kepler-bench", "all"]).expect("`all` needs no arguments");
+        assert!(matches!(all.command, Command::All { .. }));
+    }
 }

@@ -63,7 +63,7 @@ pub struct QueueResult {
 
 pub async fn run(args: &QueueArgs) -> anyhow::Result<QueueResult> {
     let kepler = {
-        let db = FreshDatabase::create(&args.postgres, "kepler_bench_queue").await?;
+        let db = FreshDatabase::create(&args.queue_postgres, "kepler_bench_queue").await?;
         let side = kepler_side(&db.url, args).await;
         db.drop().await?;
         side?
@@ -73,7 +73,7 @@ pub async fn run(args: &QueueArgs) -> anyhow::Result<QueueResult> {
         args.jobs, kepler.drain, kepler.startup
     );
     let graphile = {
-        let db = FreshDatabase::create(&args.postgres, "kepler_bench_graphile").await?;
+        let db = FreshDatabase::create(&args.queue_postgres, "kepler_bench_graphile").await?;
         let side = graphile_side(&db.url, args).await;
         db.drop().await?;
         side?

@@ -30,6 +30,10 @@ pub enum Scenario {
     CachedHit,
     /// `POST /v1/score` for a new domain every time: a cold admission.
     ColdAdmission,
+    /// Cold admissions spread round-robin over many accounts' keys, as a
+    /// service with many customers sees them: one account's admissions
+    /// serialise on its limits, different accounts' need not.
+    ColdAdmissionManyAccounts,
 }
 
 impl Scenario {
@@ -60,6 +64,28 @@ local headers = {
 }
 request = function()
   counter = counter + 1
+  local body = '{"domain":"' .. prefix .. "n" .. counter .. '.bench.example"}'
+  return wrk.format("POST", "/v1/score", headers, body)
+end
+"#
+            .to_string(),
+            Scenario::ColdAdmissionManyAccounts => r#"
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("prefix", os.getenv("KEPLER_BENCH_RUN") .. "m" .. threads)
+end
+local keys = {}
+for key in string.gmatch(os.getenv("KEPLER_BENCH_KEYS"), "[^,]+") do
+  keys[#keys + 1] = key
+end
+local counter = 0
+request = function()
+  counter = counter + 1
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["X-API-Key"] = keys[(counter % #keys) + 1],
+  }
   local body = '{"domain":"' .. prefix .. "n" .. counter .. '.bench.example"}'
   return wrk.format("POST", "/v1/score", headers, body)
 end
