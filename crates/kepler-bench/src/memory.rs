@@ -60,8 +60,9 @@ pub struct MemoryResult {
     pub peak: ProcStatus,
     /// Runs in flight (the server's own gauge) when the peak was sampled.
     pub in_flight_at_peak: u64,
-    /// The most runs in flight at once.
+    /// The most runs in flight at once, and the process when that was read.
     pub max_in_flight: u64,
+    pub at_max_in_flight: ProcStatus,
     /// After every run had finished.
     pub after: ProcStatus,
     /// How long submitting every domain took, and until the last run finished.
@@ -166,6 +167,7 @@ async fn drive(
             let mut peak = ProcStatus::default();
             let mut in_flight_at_peak = 0;
             let mut max_in_flight = 0;
+            let mut at_max_in_flight = ProcStatus::default();
             let mut in_flight = 0;
             let mut samples = 0;
             let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -177,7 +179,12 @@ async fn drive(
                     && let Ok(text) = fetch_metrics(&client, &metrics_url).await
                 {
                     in_flight = gauge(&text, "kepler_engine_runs_in_flight").unwrap_or(0);
-                    max_in_flight = max_in_flight.max(in_flight);
+                    if in_flight > max_in_flight
+                        && let Some(status) = ProcStatus::read(pid)
+                    {
+                        max_in_flight = in_flight;
+                        at_max_in_flight = status;
+                    }
                 }
                 n += 1;
                 if let Some(status) = ProcStatus::read(pid) {
@@ -188,7 +195,13 @@ async fn drive(
                     }
                 }
             }
-            (peak, in_flight_at_peak, max_in_flight, samples)
+            (
+                peak,
+                in_flight_at_peak,
+                max_in_flight,
+                at_max_in_flight,
+                samples,
+            )
         })
     };
 
@@ -229,7 +242,7 @@ async fn drive(
     };
     let drain = started.elapsed();
     sampling.cancel();
-    let (peak, in_flight_at_peak, max_in_flight, samples) =
+    let (peak, in_flight_at_peak, max_in_flight, at_max_in_flight, samples) =
         sampler.await.context("the sampler panicked")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = ProcStatus::read(pid).unwrap_or_default();
@@ -242,6 +255,7 @@ async fn drive(
         peak,
         in_flight_at_peak,
         max_in_flight,
+        at_max_in_flight,
         after,
         submit: submit_time,
         drain,

@@ -383,6 +383,12 @@ pub fn memory_section(
     row(&mut out, "idle, after start", &r.idle, "0");
     row(
         &mut out,
+        "when the most runs were in flight",
+        &r.at_max_in_flight,
+        &r.max_in_flight.to_string(),
+    );
+    row(
+        &mut out,
         "peak (largest VmRSS sampled)",
         &r.peak,
         &r.in_flight_at_peak.to_string(),
