@@ -70,8 +70,10 @@ pub struct MemoryResult {
     pub drain: Duration,
     /// Finished runs by outcome (`complete`, …), from the server's metrics.
     pub outcomes: BTreeMap<String, u64>,
-    /// Grades of a sample of finished records, with their count.
+    /// Grades of every finished record, with their count.
     pub grades: BTreeMap<String, u64>,
+    /// Records whose grade is not the most common one: domain, grade, categories.
+    pub outliers: Vec<String>,
     pub samples: usize,
 }
 
@@ -246,7 +248,7 @@ async fn drive(
         sampler.await.context("the sampler panicked")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = ProcStatus::read(pid).unwrap_or_default();
-    let grades = grades(&client, &serve.base_url, key, args.memory_runs).await;
+    let (grades, outliers) = grades(&client, &serve.base_url, key, args.memory_runs).await;
     Ok(MemoryResult {
         runs: args.memory_runs,
         concurrency,
@@ -261,6 +263,7 @@ async fn drive(
         drain,
         outcomes,
         grades,
+        outliers,
         samples,
     })
 }
@@ -318,35 +321,65 @@ fn run_outcomes(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The grades of up to 20 finished records (a cached hit each), counted.
+/// Every finished record's grade, counted, read back as cached hits; and,
+/// for the records whose grade is not the most common one, the domain with
+/// its category scores (every load-test name answers alike, so a difference
+/// is the load's doing).
 async fn grades(
     client: &reqwest::Client,
     base: &str,
     key: &str,
     runs: usize,
-) -> BTreeMap<String, u64> {
-    let mut grades = BTreeMap::new();
-    for i in (0..runs).step_by((runs / 20).max(1)) {
-        let domain = kepler_testnet::fixtures::load_name(i);
-        let answer = client
-            .post(format!("{base}/v1/score"))
-            .header("X-API-Key", key)
-            .json(&json!({ "domain": domain }))
-            .send()
-            .await;
-        let grade = match answer {
-            Ok(r) if r.status().is_success() => r
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v["grade"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| "(no grade)".into()),
-            Ok(r) => format!("(HTTP {})", r.status().as_u16()),
-            Err(_) => "(no answer)".into(),
-        };
-        *grades.entry(grade).or_default() += 1;
+) -> (BTreeMap<String, u64>, Vec<String>) {
+    let records: Vec<(String, Option<serde_json::Value>)> = futures::stream::iter(0..runs)
+        .map(|i| async move {
+            let domain = kepler_testnet::fixtures::load_name(i);
+            let answer = client
+                .post(format!("{base}/v1/score"))
+                .header("X-API-Key", key)
+                .json(&json!({ "domain": domain }))
+                .send()
+                .await;
+            let record = match answer {
+                Ok(r) if r.status() == reqwest::StatusCode::OK => r.json().await.ok(),
+                _ => None,
+            };
+            (domain, record)
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let grade = |record: &Option<serde_json::Value>| {
+        record
+            .as_ref()
+            .and_then(|v| v["grade"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "(no fresh record)".into())
+    };
+    let mut grades: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, record) in &records {
+        *grades.entry(grade(record)).or_default() += 1;
     }
-    grades
+    let common = grades
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(g, _)| g.clone())
+        .unwrap_or_default();
+    let mut outliers: Vec<String> = records
+        .iter()
+        .filter(|(_, record)| grade(record) != common)
+        .map(|(domain, record)| {
+            let categories: Vec<String> = record
+                .as_ref()
+                .and_then(|v| v["categories"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|c| format!("{} {}", c["id"].as_str().unwrap_or("?"), c["score"]))
+                .collect();
+            format!("{domain}: {} ({})", grade(record), categories.join(", "))
+        })
+        .collect();
+    outliers.sort();
+    (grades, outliers)
 }
 
 #[cfg(test)]

@@ -400,7 +400,7 @@ pub fn memory_section(
         out,
         "\nMost runs in flight at once: {}. Submitting took {:.1} s; the last run\n\
          finished {:.1} s after the first submission. Runs by outcome: {}. Grades\n\
-         of a sample of the records: {}. {} samples.\n",
+         of the records (read back afterwards): {}. {} samples.\n",
         r.max_in_flight,
         r.submit.as_secs_f64(),
         r.drain.as_secs_f64(),
@@ -408,6 +408,18 @@ pub fn memory_section(
         grades.join(", "),
         r.samples,
     );
+    if !r.outliers.is_empty() {
+        let _ = writeln!(
+            out,
+            "Every load-test name answers alike, so every record should have the same\n\
+             grade; these did not ({} in all, the first 10):\n",
+            r.outliers.len()
+        );
+        for line in r.outliers.iter().take(10) {
+            let _ = writeln!(out, "- {line}");
+        }
+        out += "\n";
+    }
     if let Some(api) = http_results.iter().find_map(|h| h.rss_idle_kib) {
         let _ = writeln!(
             out,
