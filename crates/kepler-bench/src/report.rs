@@ -429,23 +429,23 @@ pub fn memory_section(
         );
     }
     let peak = r.peak.rss_kib.max(r.peak.hwm_kib);
+    // The goal is stated for 1,000 runs in flight: fewer can miss it, not meet it.
+    let judged = r.runs >= 1_000 && r.max_in_flight >= 1_000;
+    let peak_verdict = if judged || peak > 256 * 1024 {
+        verdict(peak <= 256 * 1024).to_owned()
+    } else {
+        format!(
+            "not judged: at most {} runs were in flight, the goal is for 1,000",
+            r.max_in_flight
+        )
+    };
     let _ = writeln!(
         out,
-        "Goals (issue 6): RSS ≤ 64 MiB idle: **{:.1} MiB** ({}); ≤ 256 MiB with {} runs\n\
-         in flight: **{:.1} MiB** (VmHWM; {}{}).\n",
+        "Goals (issue 6): RSS ≤ 64 MiB idle: **{:.1} MiB** ({}); ≤ 256 MiB with 1,000 runs\n\
+         in flight: **{:.1} MiB** (VmHWM; {peak_verdict}).\n",
         mib(r.idle.rss_kib),
         verdict(r.idle.rss_kib <= 64 * 1024),
-        r.runs,
         mib(peak),
-        verdict(peak <= 256 * 1024),
-        if (r.max_in_flight as usize) < r.runs {
-            format!(
-                "; note: at most {} were in flight at once, not {}",
-                r.max_in_flight, r.runs
-            )
-        } else {
-            String::new()
-        },
     );
     out
 }
