@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod engine;
 mod http;
+mod memory;
+mod peers;
 mod queue;
 mod report;
 mod server;
@@ -23,6 +25,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing would only obscure the clap derive"
+)]
 enum Command {
     /// Every benchmark; writes the report to --out.
     All {
@@ -32,9 +38,19 @@ enum Command {
         engine: EngineArgs,
         #[command(flatten)]
         queue: QueueArgs,
+        #[command(flatten)]
+        peers: PeersArgs,
+        #[command(flatten)]
+        memory: MemoryArgs,
         /// Skip the queue comparison (it takes minutes).
         #[arg(long)]
         skip_queue: bool,
+        /// Skip Kepler next to the Observatory and testssl.sh (minutes; needs root).
+        #[arg(long)]
+        skip_peers: bool,
+        /// Skip the resident-set measurement with many runs in flight.
+        #[arg(long)]
+        skip_memory: bool,
         /// Where the Markdown report goes.
         #[arg(long, default_value = "docs/performance.md")]
         out: PathBuf,
@@ -45,6 +61,24 @@ enum Command {
     Engine(EngineArgs),
     /// The queue on PostgreSQL next to graphile-worker; prints the report section.
     Queue(QueueArgs),
+    /// `kepler scan` next to the MDN HTTP Observatory scanner and testssl.sh on
+    /// one test-network host (root only); prints the report section.
+    Peers {
+        /// The `kepler` binary whose `kepler scan` is timed.
+        #[arg(long, default_value = "target/release/kepler")]
+        kepler: PathBuf,
+        #[command(flatten)]
+        peers: PeersArgs,
+    },
+    /// The resident set of `kepler serve`, idle and with many cold runs in
+    /// flight; prints the report section.
+    Memory {
+        /// The `kepler` binary to run as `kepler serve`.
+        #[arg(long, default_value = "target/release/kepler")]
+        kepler: PathBuf,
+        #[command(flatten)]
+        memory: MemoryArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,6 +135,30 @@ struct QueueArgs {
     queue_postgres: String,
 }
 
+#[derive(Debug, Clone, Args)]
+struct PeersArgs {
+    /// Testnet latencies the tools are timed at.
+    #[arg(long, value_delimiter = ',', default_value = "0ms,50ms", value_parser = humantime::parse_duration)]
+    peer_latencies: Vec<Duration>,
+    /// Measured runs of each tool per latency (after one warm-up run each).
+    #[arg(long, default_value_t = 5)]
+    peer_runs: usize,
+    /// Where the Observatory is installed (`npm ci` there).
+    #[arg(long, default_value = "bench/observatory")]
+    observatory_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+struct MemoryArgs {
+    /// Distinct domains submitted at once; the worker concurrency is the same,
+    /// so all of them can be in flight together.
+    #[arg(long, default_value_t = 1_000)]
+    memory_runs: usize,
+    /// Testnet latency, long enough for the runs to overlap.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    memory_latency: Duration,
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -128,17 +186,37 @@ async fn run(command: Command) -> anyhow::Result<()> {
             http,
             engine,
             queue,
+            peers,
+            memory,
             skip_queue,
+            skip_peers,
+            skip_memory,
             out,
         } => {
             let http_results = http::run(&http).await?;
             let engine_results = engine::run(&engine).await?;
+            let peers_result = if skip_peers {
+                None
+            } else {
+                Some(peers::run(&peers, &http.kepler).await?)
+            };
+            let memory_result = if skip_memory {
+                None
+            } else {
+                Some(memory::run(&memory, &http.kepler).await?)
+            };
             let queue_result = if skip_queue {
                 None
             } else {
                 Some(queue::run(&queue).await?)
             };
             let mut page = report::page(&http, &http_results, &engine_results);
+            if let Some(result) = &peers_result {
+                page += &report::peers_section(&peers, result);
+            }
+            if let Some(result) = &memory_result {
+                page += &report::memory_section(result, &http_results);
+            }
             if let Some(result) = &queue_result {
                 page += &report::queue_section(result);
             }
@@ -156,6 +234,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Queue(args) => {
             let result = queue::run(&args).await?;
             print!("{}", report::queue_section(&result));
+        }
+        Command::Peers { kepler, peers } => {
+            let result = peers::run(&peers, &kepler).await?;
+            print!("{}", report::peers_section(&peers, &result));
+        }
+        Command::Memory { kepler, memory } => {
+            let result = memory::run(&memory, &kepler).await?;
+            print!("{}", report::memory_section(&result, &[]));
         }
     }
     Ok(())

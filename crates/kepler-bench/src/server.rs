@@ -159,6 +159,11 @@ impl Server {
         )
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;

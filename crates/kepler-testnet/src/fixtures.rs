@@ -26,6 +26,34 @@ pub const DOWN: Ipv4Addr = Ipv4Addr::new(127, 0, 10, 70);
 /// `cdn.test`: the external origin `strong.test` loads a script from (with SRI).
 pub const CDN: Ipv4Addr = Ipv4Addr::new(127, 0, 10, 80);
 
+/// The zone under which every name answers like `strong.test` (for load tests):
+/// `NAME.load.test` has strong.test's A/AAAA/MX/TXT/CAA records, `_dmarc`,
+/// `_mta-sts`, `mta-sts`, `www` and `_smtp._tls` names, strong.test's web site
+/// (same addresses) with a certificate for its own name, and an RDAP object.
+/// Unlike strong.test it is not DNSSEC-signed (`load.test.` is an insecure
+/// delegation) and not a zone apex of its own.
+pub const LOAD_ZONE: &str = "load.test";
+
+/// Whether `name` (any case, trailing dot or not) is a load-test name: one or
+/// more labels under [`LOAD_ZONE`].
+pub fn is_load_name(name: &str) -> bool {
+    load_domain(name).is_some()
+}
+
+/// The load-test domain `name` is in or under, e.g. `d7.load.test` for
+/// `mta-sts.d7.load.test`: the label directly under [`LOAD_ZONE`] and the zone.
+pub fn load_domain(name: &str) -> Option<String> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let rest = name.strip_suffix(LOAD_ZONE)?.strip_suffix('.')?;
+    let label = rest.rsplit('.').next().filter(|l| !l.is_empty())?;
+    Some(format!("{label}.{LOAD_ZONE}"))
+}
+
+/// The `i`-th load-test domain: `d{i}.load.test`.
+pub fn load_name(i: usize) -> String {
+    format!("d{i}.{LOAD_ZONE}")
+}
+
 /// The DNS server's address with random ports.
 pub const DNS_DEFAULT: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// The DNS server's address with `--standard-ports` (port 53). Not 127.0.0.53,
@@ -91,4 +119,24 @@ pub const FIXTURES: [Fixture; 8] = [
 /// The fixture with this apex name (lower case, no trailing dot).
 pub fn fixture(domain: &str) -> Option<&'static Fixture> {
     FIXTURES.iter().find(|f| f.domain == domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_names_are_the_labels_under_load_test() {
+        assert_eq!(load_domain("d7.load.test").as_deref(), Some("d7.load.test"));
+        assert_eq!(
+            load_domain("MTA-STS.D7.load.test.").as_deref(),
+            Some("d7.load.test")
+        );
+        assert_eq!(load_domain("load.test"), None);
+        assert_eq!(load_domain("xload.test"), None);
+        assert_eq!(load_domain(".load.test"), None);
+        assert_eq!(load_domain("strong.test"), None);
+        assert_eq!(load_name(3), "d3.load.test");
+        assert!(is_load_name(&load_name(999)));
+    }
 }

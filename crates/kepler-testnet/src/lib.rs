@@ -108,6 +108,11 @@ fn hosts_text(addresses: &[(hickory_proto::rr::Name, IpAddr)]) -> String {
     for (addr, names) in by_addr {
         let _ = writeln!(out, "{addr} {}", names.join(" "));
     }
+    let _ = writeln!(
+        out,
+        "# any NAME.{} answers like strong.test through the testnet's DNS (not listed here)",
+        fixtures::LOAD_ZONE
+    );
     for fixture in FIXTURES.iter().filter(|f| f.address.is_none()) {
         let _ = writeln!(
             out,
@@ -141,7 +146,7 @@ impl Testnet {
             path: dir.clone(),
             source,
         })?;
-        let ca = pki::Ca::new(now)?;
+        let ca = std::sync::Arc::new(pki::Ca::new(now)?);
         let ca_file = dir.join(CA_FILE);
         let trust_anchor_file = dir.join(TRUST_ANCHOR_FILE);
         write_file(&ca_file, ca.pem())?;

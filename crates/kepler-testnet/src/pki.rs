@@ -98,7 +98,17 @@ impl Ca {
 
     /// A server certificate for these names, first name as the common name.
     pub fn issue(&self, names: &[&str], validity: Validity) -> Result<SiteCert, rcgen::Error> {
-        let key = KeyPair::generate()?;
+        self.issue_with_key(names, validity, &KeyPair::generate()?)
+    }
+
+    /// The same with a given key: many leaves may share one (the load-test
+    /// names' certificates, issued on demand, do).
+    pub fn issue_with_key(
+        &self,
+        names: &[&str],
+        validity: Validity,
+        key: &KeyPair,
+    ) -> Result<SiteCert, rcgen::Error> {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
         let mut dn = DistinguishedName::new();
@@ -115,7 +125,7 @@ impl Ca {
             Validity::Expired => (-120, -30),
         };
         set_validity(&mut params, self.now, from, to);
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert = params.signed_by(key, &self.issuer)?;
         Ok(SiteCert {
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),

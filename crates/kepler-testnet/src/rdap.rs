@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StartError;
-use crate::fixtures::{FIXTURES, RDAP};
+use crate::fixtures::{FIXTURES, RDAP, load_domain};
 use crate::web::PlainListener;
 
 const RDAP_JSON: &str = "application/rdap+json";
@@ -102,8 +102,16 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 /// The RDAP domain object for a fixture, or `None` for an unknown name.
 pub fn domain_object(name: &str, now: DateTime<Utc>, base_url: &str) -> Option<Value> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let fixture = FIXTURES.iter().find(|f| f.domain == name)?;
-    let reg = registration(fixture.domain)?;
+    let reg = if load_domain(&name).as_deref() == Some(name.as_str()) {
+        // A load-test domain is registered like strong.test, unsigned.
+        Registration {
+            signed: false,
+            ..registration("strong.test")?
+        }
+    } else {
+        let fixture = FIXTURES.iter().find(|f| f.domain == name)?;
+        registration(fixture.domain)?
+    };
     let registered = shift(now, reg.age, false);
     let expires = shift(now, reg.expires_in, true);
     let nameservers: Vec<Value> = if name == "strong.test" {
@@ -218,6 +226,16 @@ mod tests {
                 .iter()
                 .any(|s| s == "client transfer prohibited")
         );
+    }
+
+    #[test]
+    fn load_test_domains_are_registered_like_strong_but_unsigned() {
+        let now = Utc::now();
+        let object = domain_object("d7.load.test", now, "http://x/rdap/").expect("known");
+        assert_eq!(object["ldhName"], "d7.load.test");
+        assert_eq!(object["secureDNS"]["delegationSigned"], false);
+        assert!(domain_object("www.d7.load.test", now, "http://x/rdap/").is_none());
+        assert!(domain_object("load.test", now, "http://x/rdap/").is_none());
     }
 
     #[test]

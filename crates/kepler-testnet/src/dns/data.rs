@@ -19,7 +19,7 @@ pub struct ZoneSource {
 }
 
 /// Unsigned child zones of `test.` (each an insecure delegation): label and origin.
-const UNSIGNED_CHILDREN: [(&str, &str); 7] = [
+const UNSIGNED_CHILDREN: [(&str, &str); 8] = [
     ("mixed", "mixed.test."),
     ("weak", "weak.test."),
     ("expired", "expired.test."),
@@ -27,7 +27,12 @@ const UNSIGNED_CHILDREN: [(&str, &str); 7] = [
     ("slow", "slow.test."),
     ("down", "down.test."),
     ("cdn", "cdn.test."),
+    ("load", "load.test."),
 ];
+
+/// The label in `load.test.` whose names every load-test domain's questions
+/// are answered from (`_dmarc.d7.load.test` from `_dmarc._template.load.test`).
+pub const LOAD_TEMPLATE: &str = "_template";
 
 fn soa(primary: &str, contact: &str) -> String {
     format!("@ IN SOA {primary} {contact} 2026010101 3600 600 1209600 300\n")
@@ -128,6 +133,7 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
             "slow" => format!("@ IN A {SLOW}\n"),
             "down" => format!("@ IN A {DOWN}\n"),
             "cdn" => format!("@ IN A {CDN}\n"),
+            "load" => load_template(ipv6),
             _ => String::new(),
         };
         out.push(ZoneSource {
@@ -137,4 +143,34 @@ pub fn zones(dns: Ipv4Addr, ipv6: bool) -> Vec<ZoneSource> {
         });
     }
     out
+}
+
+/// `_template.load.test.` and the names under it: strong.test's records (on
+/// strong.test's addresses, whose web site serves load-test names too).
+fn load_template(ipv6: bool) -> String {
+    let t = LOAD_TEMPLATE;
+    let mut zone = String::new();
+    for host in [t.to_string(), format!("www.{t}"), format!("mta-sts.{t}")] {
+        let _ = writeln!(zone, "{host} IN A {STRONG}");
+        if ipv6 {
+            let _ = writeln!(zone, "{host} IN AAAA {STRONG_V6}");
+        }
+    }
+    let _ = writeln!(zone, "{t} IN CAA 0 issue \"testnet-ca.test\"");
+    let _ = writeln!(zone, "{t} IN CAA 0 iodef \"mailto:security@strong.test\"");
+    let _ = writeln!(zone, "{t} IN MX 10 mail.strong.test.");
+    let _ = writeln!(
+        zone,
+        "{t} IN TXT \"v=spf1 mx include:_spf.strong.test -all\""
+    );
+    let _ = writeln!(
+        zone,
+        "_dmarc.{t} IN TXT \"v=DMARC1; p=reject; sp=reject; pct=100\""
+    );
+    let _ = writeln!(zone, "_mta-sts.{t} IN TXT \"v=STSv1; id=20261101T000000\"");
+    let _ = writeln!(
+        zone,
+        "_smtp._tls.{t} IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@strong.test\""
+    );
+    zone
 }

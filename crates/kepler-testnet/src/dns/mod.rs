@@ -27,6 +27,10 @@ const SIG_VALIDITY: u32 = 30 * 86_400;
 pub struct Zones {
     zones: Vec<Zone>,
     trust_anchor: String,
+    /// `load.test.`, and `_template.load.test.` whose names answer for every
+    /// load-test domain's.
+    load_zone: Name,
+    load_template: Name,
 }
 
 impl Zones {
@@ -72,9 +76,25 @@ impl Zones {
         }
         let mut deepest_first = zones;
         deepest_first.sort_by_key(|z| std::cmp::Reverse(z.origin().num_labels()));
+        let load_zone =
+            Name::from_ascii(format!("{}.", crate::fixtures::LOAD_ZONE)).map_err(|e| {
+                StartError::Zone {
+                    zone: crate::fixtures::LOAD_ZONE.into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let load_template =
+            load_zone
+                .prepend_label(data::LOAD_TEMPLATE)
+                .map_err(|e| StartError::Zone {
+                    zone: crate::fixtures::LOAD_ZONE.into(),
+                    reason: e.to_string(),
+                })?;
         Ok(Zones {
             zones: deepest_first,
             trust_anchor,
+            load_zone,
+            load_template,
         })
     }
 
@@ -97,13 +117,50 @@ impl Zones {
     /// The authoritative answer for one question.
     pub fn answer(&self, qname: &Name, qtype: RecordType, dnssec: bool) -> Option<Answer> {
         let qname = qname.to_lowercase();
+        if let Some(template) = self.load_question(&qname) {
+            // Answer from the template's names, under the name asked for. The
+            // load zone is unsigned, so no signature covers the owner names.
+            let mut answer = self
+                .route(&template, qtype)?
+                .lookup(&template, qtype, dnssec);
+            for record in &mut answer.answers {
+                if record.name == template {
+                    record.name = qname.clone();
+                }
+            }
+            return Some(answer);
+        }
         self.route(&qname, qtype)
             .map(|zone| zone.lookup(&qname, qtype, dnssec))
     }
 
-    /// Every (name, address) in the fixture data, for hosts files.
+    /// For a name under a load-test domain (`_dmarc.d7.load.test.`), the
+    /// template name that answers for it (`_dmarc._template.load.test.`).
+    fn load_question(&self, qname: &Name) -> Option<Name> {
+        let domain_labels = self.load_zone.num_labels() + 1;
+        if !self.load_zone.zone_of(qname) || qname.num_labels() < domain_labels {
+            return None;
+        }
+        let prefix = usize::from(qname.num_labels() - domain_labels);
+        let labels: Vec<&[u8]> = qname.iter().take(prefix).collect();
+        if labels.is_empty() {
+            return Some(self.load_template.clone());
+        }
+        Name::from_labels(labels)
+            .ok()?
+            .append_name(&self.load_template)
+            .ok()
+    }
+
+    /// Every (name, address) in the fixture data, for hosts files; the load
+    /// template's names are left out (they stand for every load-test domain).
     pub fn addresses(&self) -> Vec<(Name, IpAddr)> {
-        let mut all: Vec<(Name, IpAddr)> = self.zones.iter().flat_map(|z| z.addresses()).collect();
+        let mut all: Vec<(Name, IpAddr)> = self
+            .zones
+            .iter()
+            .flat_map(|z| z.addresses())
+            .filter(|(name, _)| !self.load_template.zone_of(name))
+            .collect();
         all.sort();
         all.dedup();
         all
@@ -281,6 +338,74 @@ mod tests {
             A,
             true,
             ResponseCode::NXDomain,
+            &[],
+            &[SOA, RRSIG, NSEC, RRSIG],
+        );
+    }
+
+    #[test]
+    fn load_test_names_answer_from_the_template() {
+        use RecordType::*;
+        check("d7.load.test.", A, true, ResponseCode::NoError, &[A], &[]);
+        check(
+            "d7.load.test.",
+            MX,
+            false,
+            ResponseCode::NoError,
+            &[MX],
+            &[],
+        );
+        check(
+            "D8.Load.Test.",
+            CAA,
+            false,
+            ResponseCode::NoError,
+            &[CAA, CAA],
+            &[],
+        );
+        check(
+            "_dmarc.d7.load.test.",
+            TXT,
+            true,
+            ResponseCode::NoError,
+            &[TXT],
+            &[],
+        );
+        check(
+            "mta-sts.d7.load.test.",
+            A,
+            false,
+            ResponseCode::NoError,
+            &[A],
+            &[],
+        );
+        check(
+            "nope.d7.load.test.",
+            A,
+            false,
+            ResponseCode::NXDomain,
+            &[],
+            &[SOA],
+        );
+        // Not a zone apex: the load zone's SOA says so.
+        check(
+            "d7.load.test.",
+            SOA,
+            false,
+            ResponseCode::NoError,
+            &[],
+            &[SOA],
+        );
+        let answer = zones()
+            .answer(&name("_dmarc.d7.load.test."), TXT, false)
+            .expect("routed");
+        assert_eq!(answer.answers[0].name, name("_dmarc.d7.load.test."));
+        // The parent proves the delegation insecure, as for mixed.test.
+        check(
+            "load.test.",
+            DS,
+            true,
+            ResponseCode::NoError,
             &[],
             &[SOA, RRSIG, NSEC, RRSIG],
         );

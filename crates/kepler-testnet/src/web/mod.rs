@@ -3,6 +3,7 @@
 
 pub mod legacy;
 mod listen;
+mod load;
 pub mod sites;
 
 use std::net::IpAddr;
@@ -57,7 +58,23 @@ fn tls_site(cert: SiteCert, legacy: bool) -> Result<TlsSite, StartError> {
     })
 }
 
-fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartError> {
+/// strong.test's TLS side, which also answers every load-test name with a
+/// certificate of its own (see [`load::StrongOrLoad`]).
+fn strong_tls_site(strong: SiteCert, ca: &Arc<Ca>) -> Result<TlsSite, StartError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = load::StrongOrLoad::new(strong, Arc::clone(ca), &provider)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsSite {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        legacy_certificate: None,
+    })
+}
+
+fn sites(ca: &Arc<Ca>, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartError> {
     let mut strong_addrs = vec![IpAddr::V4(STRONG)];
     if ipv6 {
         strong_addrs.push(IpAddr::V6(STRONG_V6));
@@ -75,9 +92,9 @@ fn sites(ca: &Ca, now: DateTime<Utc>, ipv6: bool) -> Result<Vec<Site>, StartErro
     Ok(vec![
         Site {
             addrs: strong_addrs,
-            http: Some(Plain::Serve(sites::redirect_to_https("strong.test"))),
+            http: Some(Plain::Serve(sites::redirect_strong_or_load())),
             https: Some(Secure::Serve {
-                tls: tls_site(strong_cert, false)?,
+                tls: strong_tls_site(strong_cert, ca)?,
                 router: sites::strong(now),
             }),
         },
@@ -135,7 +152,7 @@ pub struct WebPorts {
 
 /// Binds and starts every fixture web server.
 pub async fn start(
-    ca: &Ca,
+    ca: &Arc<Ca>,
     now: DateTime<Utc>,
     ipv6: bool,
     ports: WebPorts,

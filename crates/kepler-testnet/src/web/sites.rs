@@ -1,13 +1,15 @@
 //! What each fixture site answers over HTTP and HTTPS.
 
 use axum::Router;
-use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::header::{CONTENT_TYPE, HOST, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use chrono::{DateTime, Days, SecondsFormat, Utc};
 use sha2::{Digest, Sha384};
+
+use crate::fixtures::is_load_name;
 
 /// The third-party script `strong.test` loads from `cdn.test` (with SRI).
 pub const WIDGET_JS: &str =
@@ -110,13 +112,30 @@ async fn not_found() -> Response {
 /// `http://` answers a 301 to `https://{host}` with the same path. No port in
 /// the Location: clients map the default port to the testnet's https_port.
 pub fn redirect_to_https(host: &'static str) -> Router {
-    Router::new().fallback(move |uri: Uri| async move {
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        (
-            StatusCode::MOVED_PERMANENTLY,
-            [(LOCATION, format!("https://{host}{path}"))],
-        )
-            .into_response()
+    Router::new().fallback(move |uri: Uri| async move { moved_to_https(host, &uri) })
+}
+
+fn moved_to_https(host: &str, uri: &Uri) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(LOCATION, format!("https://{host}{path}"))],
+    )
+        .into_response()
+}
+
+/// strong.test's `http://`, which load-test names share: like
+/// [`redirect_to_https`] to strong.test, but a request for a load-test name
+/// (by its Host header) is sent to that name's own `https://` URL.
+pub fn redirect_strong_or_load() -> Router {
+    Router::new().fallback(|headers: HeaderMap, uri: Uri| async move {
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').map_or(h, |(name, _port)| name))
+            .filter(|h| is_load_name(h))
+            .map(|h| h.to_ascii_lowercase());
+        moved_to_https(host.as_deref().unwrap_or("strong.test"), &uri)
     })
 }
 

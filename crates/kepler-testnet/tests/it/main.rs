@@ -3,6 +3,7 @@
 
 mod binary;
 mod dns;
+mod load;
 mod rdap;
 mod support;
 mod web;
