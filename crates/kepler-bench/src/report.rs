@@ -33,7 +33,12 @@ pub fn page(http: &HttpArgs, http_results: &[HttpResult], engine: &[EngineResult
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -136,10 +141,12 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
             ms(r.serial.each()),
             r.serial.per_sec() / baseline,
             match r.backend {
-                Backend::Sqlite => "SQLite has one writer: every cold admission, of any\n\
+                Backend::Sqlite =>
+                    "SQLite has one writer: every cold admission, of any\n\
                      account, passes through it one at a time, so this is about the most cold\n\
                      calls per second the file can take, whatever the HTTP layer does.",
-                Backend::Postgres => "One account's admissions serialise on its row lock, held\n\
+                Backend::Postgres =>
+                    "One account's admissions serialise on its row lock, held\n\
                      through the commit's WAL flush, so this is about the most one account's\n\
                      cold calls can reach here; different accounts' admissions run in parallel\n\
                      and share flushes.",

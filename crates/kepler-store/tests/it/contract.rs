@@ -1576,7 +1576,12 @@ pub async fn a_batch_claim_takes_the_oldest_runs_once(h: Harness) {
         .collect();
     rest.sort();
     assert_eq!(rest, ["b3.example", "b4.example"]);
-    assert!(s.claim_runs("w", LEASE, t, 10).await.expect("claim").is_empty());
+    assert!(
+        s.claim_runs("w", LEASE, t, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
 }
 
 pub async fn concurrent_workers_claim_each_run_once(h: Harness) {
