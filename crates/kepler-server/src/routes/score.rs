@@ -257,12 +257,7 @@ async fn one_call(
         .await?
         .ok_or_else(auth::unknown_key)?;
     let Some(outcome) = outcome else {
-        // A sandbox key: its canned records, nothing admitted.
-        state.metrics.admission("sandbox");
-        let response = match sandbox::record(domain.as_str()) {
-            Some(record) => json_response(StatusCode::OK, &record),
-            None => sandbox::unknown_domain().into_response(),
-        };
+        let response = sandbox_answer(state, domain).unwrap_or_else(IntoResponse::into_response);
         return Ok((caller, None, response));
     };
     let usage = Some(outcome.usage);
@@ -303,9 +298,7 @@ async fn answer(
     usage_out: &mut Option<UsageSnapshot>,
 ) -> Result<Response, ApiError> {
     if caller.sandbox {
-        state.metrics.admission("sandbox");
-        let record = sandbox::record(domain.as_str()).ok_or_else(sandbox::unknown_domain)?;
-        return Ok(json_response(StatusCode::OK, &record));
+        return sandbox_answer(state, &domain);
     }
 
     let policy = state.policy(caller.tier);
@@ -319,6 +312,13 @@ async fn answer(
     let outcome = state.store_call(state.store.admit(&request)).await?;
     *usage_out = Some(outcome.usage);
     respond(state, caller, outcome)
+}
+
+/// Step 1 of §5: a sandbox key gets its canned records; nothing is admitted.
+fn sandbox_answer(state: &AppState, domain: &Domain) -> Result<Response, ApiError> {
+    state.metrics.admission("sandbox");
+    let record = sandbox::record(domain.as_str()).ok_or_else(sandbox::unknown_domain)?;
+    Ok(json_response(StatusCode::OK, &record))
 }
 
 /// The answer to an admission's outcome (API.md §5's responses).
