@@ -135,21 +135,25 @@ def idempotency_keys(faults: Faults) -> list[str | None]:
     return [r.headers.get("Idempotency-Key") for r in faults.seen if r.method == "POST"]
 
 
-def test_lost_answers_to_a_post_are_retried_without_a_second_charge(
-    kepler: Kepler, new_domain: Callable[[], str]
-) -> None:
-    faults = Faults(["lost-503", "lost-timeout"])
+def submit_through_faults_is_charged_once(kepler: Kepler, domain: str, faults: Faults) -> None:
+    """Submits a cold call through `faults` (two of them), then checks that all
+    three tries carried one Idempotency-Key and the account was charged once."""
     key = kepler.live_key("growth")
     with faulty_client(kepler, key, faults) as kepler_api:
-        job = kepler_api.submit(new_domain())
+        job = kepler_api.submit(domain)
     assert isinstance(job, Job)
     keys = idempotency_keys(faults)
     assert len(keys) == 3, "two failed tries, then the answer"
     assert keys[0] and len(set(keys)) == 1, "every retry carries the first try's Idempotency-Key"
     with Client(key, base_url=kepler.base_url) as plain:
-        usage = plain.usage()
-        assert usage.month.cold_calls == 1, "the server ran the POST three times but charged it once"
+        assert plain.usage().month.cold_calls == 1, "however often the server saw it, one charge"
         assert plain.get_job(job.job_id).domain == job.domain
+
+
+def test_lost_answers_to_a_post_are_retried_without_a_second_charge(
+    kepler: Kepler, new_domain: Callable[[], str]
+) -> None:
+    submit_through_faults_is_charged_once(kepler, new_domain(), Faults(["lost-503", "lost-timeout"]))
 
 
 def test_each_call_gets_its_own_idempotency_key(kepler: Kepler, sandbox_key: str) -> None:
@@ -173,16 +177,7 @@ def test_503_and_refused_connections_are_retried(kepler: Kepler, sandbox_key: st
 def test_a_key_still_in_use_is_retried_under_the_same_key(
     kepler: Kepler, new_domain: Callable[[], str]
 ) -> None:
-    faults = Faults(["409", "409"])
-    key = kepler.live_key("growth")
-    with faulty_client(kepler, key, faults) as kepler_api:
-        job = kepler_api.submit(new_domain())
-    assert isinstance(job, Job)
-    keys = idempotency_keys(faults)
-    assert len(keys) == 3 and len(set(keys)) == 1, "each retry carries the first try's key"
-    with Client(key, base_url=kepler.base_url) as plain:
-        assert plain.usage().month.cold_calls == 1
-        assert plain.get_job(job.job_id).domain == job.domain
+    submit_through_faults_is_charged_once(kepler, new_domain(), Faults(["409", "409"]))
 
 
 def test_a_key_in_use_past_the_retries_is_its_own_error(kepler: Kepler, sandbox_key: str) -> None:
