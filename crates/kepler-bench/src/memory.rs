@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -67,6 +68,9 @@ pub struct MemoryResult {
     pub after: ProcStatus,
     /// How long submitting every domain took, and until the last run finished.
     pub submit: Duration,
+    /// Submissions answered `503` (the server overloaded by its own runs) and
+    /// retried after `Retry-After`, as the SDKs do.
+    pub retried_503: usize,
     pub drain: Duration,
     /// Finished runs by outcome (`complete`, …), from the server's metrics.
     pub outcomes: BTreeMap<String, u64>,
@@ -208,8 +212,9 @@ async fn drive(
     };
 
     let started = Instant::now();
+    let retried = AtomicUsize::new(0);
     let submitted = futures::stream::iter(0..args.memory_runs)
-        .map(|i| submit(&client, &serve.base_url, key, i))
+        .map(|i| submit(&client, &serve.base_url, key, i, &retried))
         .buffer_unordered(32)
         .collect::<Vec<_>>()
         .await;
@@ -260,6 +265,7 @@ async fn drive(
         at_max_in_flight,
         after,
         submit: submit_time,
+        retried_503: retried.load(Ordering::Relaxed),
         drain,
         outcomes,
         grades,
@@ -272,23 +278,48 @@ pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Tries per submission: a 503 is retried after its Retry-After, as the SDKs do.
+const SUBMIT_TRIES: usize = 10;
+
 /// `POST /v1/score` for the `i`-th load-test name; a 202 (a new cold run) is
-/// the only answer expected.
-async fn submit(client: &reqwest::Client, base: &str, key: &str, i: usize) -> anyhow::Result<()> {
+/// the only answer expected, after any 503s (counted in `retried`).
+async fn submit(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    i: usize,
+    retried: &AtomicUsize,
+) -> anyhow::Result<()> {
     let domain = kepler_testnet::fixtures::load_name(i);
-    let response = client
-        .post(format!("{base}/v1/score"))
-        .header("X-API-Key", key)
-        .json(&json!({ "domain": domain }))
-        .send()
-        .await
-        .with_context(|| format!("POST /v1/score {domain}"))?;
-    let status = response.status();
-    if status != reqwest::StatusCode::ACCEPTED {
+    // One Idempotency-Key for every try, so a retry is never a second charge.
+    let idempotency_key = uuid::Uuid::new_v4().to_string();
+    for _ in 0..SUBMIT_TRIES {
+        let response = client
+            .post(format!("{base}/v1/score"))
+            .header("X-API-Key", key)
+            .header("Idempotency-Key", &idempotency_key)
+            .json(&json!({ "domain": domain }))
+            .send()
+            .await
+            .with_context(|| format!("POST /v1/score {domain}"))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::ACCEPTED {
+            return Ok(());
+        }
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            retried.fetch_add(1, Ordering::Relaxed);
+            let pause = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(pause)).await;
+            continue;
+        }
         let body = response.text().await.unwrap_or_default();
         bail!("POST /v1/score {domain}: {status}: {body}");
     }
-    Ok(())
+    bail!("POST /v1/score {domain}: still 503 after {SUBMIT_TRIES} tries")
 }
 
 async fn fetch_metrics(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {

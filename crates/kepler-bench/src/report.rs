@@ -78,7 +78,8 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
          load generator and the server share its cores. The account is on an\n\
          enterprise tier whose limits are raised out of reach: the limits are\n\
          computed on every call, never hit. Runs, in order: `/healthz`, `/readyz`,\n\
-         cached hit, cold admission, `/healthz` again; the baseline is the mean of\n\
+         cached hit, cold admission, cold admission over many accounts, `/healthz` again;\n\
+         the baseline is the mean of\n\
          the two `/healthz` runs.\n\n\
          - **`/readyz`**: one `SELECT 1` on the store per request, no other work:\n  \
          the ceiling of any request that reads the store (the cached hit needs\n  \
@@ -262,7 +263,7 @@ pub fn queue_section(r: &crate::queue::QueueResult) -> String {
          statements as in service; only the scorer is a no-op. Bulk jobs are\n  \
          inserted as runs + jobs rows; latency samples go through the store's\n  \
          real admission (`Store::admit`), woken by its `LISTEN/NOTIFY`.\n\
-         - **graphile-worker** {ver}: `runOnce` over `graphile_worker.add_job` rows,\n  \
+         - **graphile-worker** {ver}: `runOnce` over jobs bulk-added with `graphile_worker.add_jobs`,\n  \
          latency via `run` + `add_job` (`bench/graphile/queue.js`).\n\n\
          Command: `kepler-bench queue` (or `scripts/bench`).\n",
         jobs = r.jobs,
@@ -465,6 +466,16 @@ pub fn memory_section(
         grades.join(", "),
         r.samples,
     );
+    if r.retried_503 > 0 {
+        let _ = writeln!(
+            out,
+            "{} submissions were answered `503` and retried after `Retry-After` (with\n\
+             their `Idempotency-Key`, as the SDKs do): API and workers share the process\n\
+             and its cores, and while hundreds of runs start at once an admission can\n\
+             outlast `server.store_timeout` (2 s).\n",
+            r.retried_503
+        );
+    }
     if !r.outliers.is_empty() {
         let _ = writeln!(
             out,
