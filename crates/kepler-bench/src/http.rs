@@ -86,41 +86,10 @@ async fn measure(
     let kepler = args.kepler.as_path();
     let config = server::write_config(dir, database_url, &net.engine_config_toml())?;
     server::admin(kepler, &config, &["migrate"]).await.ok();
-    let account = server::admin(
-        kepler,
-        &config,
-        &[
-            "admin",
-            "account",
-            "create",
-            "--name",
-            "bench",
-            "--tier",
-            "enterprise",
-        ],
-    )
-    .await?;
-    let account_id = account["account_id"].as_str().context("account_id")?;
-    let key = new_key(kepler, &config, account_id).await?;
+    let key = server::enterprise_key(kepler, &config, "bench").await?;
     let mut many_keys = Vec::with_capacity(MANY_ACCOUNTS);
     for i in 0..MANY_ACCOUNTS {
-        let name = format!("bench-{i}");
-        let account = server::admin(
-            kepler,
-            &config,
-            &[
-                "admin",
-                "account",
-                "create",
-                "--name",
-                &name,
-                "--tier",
-                "enterprise",
-            ],
-        )
-        .await?;
-        let account_id = account["account_id"].as_str().context("account_id")?;
-        many_keys.push(new_key(kepler, &config, account_id).await?);
+        many_keys.push(server::enterprise_key(kepler, &config, &format!("bench-{i}")).await?);
     }
     let many_keys = many_keys.join(",");
 
@@ -241,16 +210,6 @@ async fn serial_admissions(config: &Path, key: &str, run_id: &str) -> anyhow::Re
         admissions: SERIAL_ADMISSIONS,
         elapsed,
     })
-}
-
-async fn new_key(kepler: &Path, config: &Path, account_id: &str) -> anyhow::Result<String> {
-    let key = server::admin(
-        kepler,
-        config,
-        &["admin", "key", "create", "--account", account_id],
-    )
-    .await?;
-    Ok(key["key"].as_str().context("key")?.to_owned())
 }
 
 /// Posts a cold request and polls its job until the record exists.

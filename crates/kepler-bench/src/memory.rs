@@ -117,28 +117,7 @@ async fn measure(
     );
     std::fs::write(&config, text).context("writing the config")?;
     server::admin(kepler, &config, &["migrate"]).await.ok();
-    let account = server::admin(
-        kepler,
-        &config,
-        &[
-            "admin",
-            "account",
-            "create",
-            "--name",
-            "memory",
-            "--tier",
-            "enterprise",
-        ],
-    )
-    .await?;
-    let account_id = account["account_id"].as_str().context("account_id")?;
-    let key = server::admin(
-        kepler,
-        &config,
-        &["admin", "key", "create", "--account", account_id],
-    )
-    .await?;
-    let key = key["key"].as_str().context("key")?.to_owned();
+    let key = server::enterprise_key(kepler, &config, "memory").await?;
 
     let serve = Server::start(kepler, &config, true, dir.join("serve.log")).await?;
     let result = drive(args, &serve, &key, concurrency).await;

@@ -91,6 +91,33 @@ pub async fn admin(
         .with_context(|| format!("kepler {} printed no JSON", args.join(" ")))
 }
 
+/// Creates an enterprise account named `name` (the bench config raises its
+/// limits out of reach) with `kepler admin`, and returns a new live key of it.
+pub async fn enterprise_key(kepler: &Path, config: &Path, name: &str) -> anyhow::Result<String> {
+    let account = admin(
+        kepler,
+        config,
+        &[
+            "admin",
+            "account",
+            "create",
+            "--name",
+            name,
+            "--tier",
+            "enterprise",
+        ],
+    )
+    .await?;
+    let account_id = account["account_id"].as_str().context("no account_id")?;
+    let key = admin(
+        kepler,
+        config,
+        &["admin", "key", "create", "--account", account_id],
+    )
+    .await?;
+    Ok(key["key"].as_str().context("no key")?.to_owned())
+}
+
 /// A running server; stopped with SIGTERM (and killed if it lingers).
 #[derive(Debug)]
 pub struct Server {
