@@ -271,6 +271,13 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ClaimedRun>> {
+        // Idle workers poll: most claims find nothing, and need not queue for the writer.
+        {
+            let mut conn = self.reader.acquire().await?;
+            if !queue::anything_claimable(&mut conn, now).await? {
+                return Ok(Vec::new());
+            }
+        }
         let mut tx = self.write().await?;
         let mut claimed = Vec::new();
         while claimed.len() < limit {

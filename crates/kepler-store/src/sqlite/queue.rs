@@ -43,6 +43,15 @@ async fn next_claimable(
     Ok(oldest.map(|((_, id), reclaimed)| (id, reclaimed)))
 }
 
+/// Whether any run is claimable at `now`: a read, so that a worker finding
+/// nothing to do never takes the write lock every admission needs.
+pub(super) async fn anything_claimable(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(next_claimable(conn, to_millis(now)).await?.is_some())
+}
+
 pub(super) async fn claim(
     conn: &mut SqliteConnection,
     worker_id: &str,

@@ -166,6 +166,32 @@ async fn another_process_holding_the_write_lock_makes_writes_unavailable() {
     assert_eq!(account.tier, Tier::Scale);
 }
 
+#[tokio::test]
+async fn an_idle_claim_never_waits_for_the_write_lock() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("kepler.db").display());
+    let store = open(&settings(url.clone())).await;
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+
+    // An empty queue is seen on a reader: no wait for the writer (60 s here).
+    let claim = store.claim_runs("idle", Duration::from_secs(30), chrono::Utc::now(), 4);
+    let claimed = tokio::time::timeout(Duration::from_secs(5), claim)
+        .await
+        .expect("answered without the write lock")
+        .expect("claim");
+    assert!(claimed.is_empty());
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("unlock");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_stores_on_one_file_keep_the_limits_exact() {
     use kepler_core::admission::Decision;
