@@ -62,26 +62,8 @@ pub struct QueueResult {
 }
 
 pub async fn run(args: &QueueArgs) -> anyhow::Result<QueueResult> {
-    let kepler = {
-        let db = FreshDatabase::create(&args.queue_postgres, "kepler_bench_queue").await?;
-        let side = kepler_side(&db.url, args).await;
-        db.drop().await?;
-        side?
-    };
-    eprintln!(
-        "queue: kepler drained {} jobs in {:?} (start-up {:?})",
-        args.jobs, kepler.drain, kepler.startup
-    );
-    let graphile = {
-        let db = FreshDatabase::create(&args.queue_postgres, "kepler_bench_graphile").await?;
-        let side = graphile_side(&db.url, args).await;
-        db.drop().await?;
-        side?
-    };
-    eprintln!(
-        "queue: graphile-worker drained {} jobs in {:?} (start-up {:?})",
-        args.jobs, graphile.drain, graphile.startup
-    );
+    let kepler = measure(Queue::Kepler, args).await?;
+    let graphile = measure(Queue::Graphile, args).await?;
     Ok(QueueResult {
         jobs: args.jobs,
         samples: args.samples,
@@ -89,6 +71,33 @@ pub async fn run(args: &QueueArgs) -> anyhow::Result<QueueResult> {
         kepler,
         graphile,
     })
+}
+
+/// The two queues compared.
+#[derive(Debug, Clone, Copy)]
+enum Queue {
+    Kepler,
+    Graphile,
+}
+
+/// One queue's side, in a fresh database of its own dropped afterwards.
+async fn measure(queue: Queue, args: &QueueArgs) -> anyhow::Result<Side> {
+    let (name, database) = match queue {
+        Queue::Kepler => ("kepler", "kepler_bench_queue"),
+        Queue::Graphile => ("graphile-worker", "kepler_bench_graphile"),
+    };
+    let db = FreshDatabase::create(&args.queue_postgres, database).await?;
+    let side = match queue {
+        Queue::Kepler => kepler_side(&db.url, args).await,
+        Queue::Graphile => graphile_side(&db.url, args).await,
+    };
+    db.drop().await?;
+    let side = side?;
+    eprintln!(
+        "queue: {name} drained {} jobs in {:?} (start-up {:?})",
+        args.jobs, side.drain, side.startup
+    );
+    Ok(side)
 }
 
 /// A database of its own for one side, dropped afterwards.

@@ -167,7 +167,7 @@ impl Reservation {
         let settlement = self.settlement(saved);
         if let Err(error) = settlement.once().await {
             tracing::info!(%error, "could not settle an Idempotency-Key reservation yet; retrying");
-            tokio::spawn(settlement.until_done());
+            tokio::spawn(settlement.retry());
         }
     }
 
@@ -191,7 +191,12 @@ impl Drop for Reservation {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        runtime.spawn(self.settlement(None).until_done());
+        let settlement = self.settlement(None);
+        runtime.spawn(async move {
+            if settlement.once().await.is_err() {
+                settlement.retry().await;
+            }
+        });
     }
 }
 
@@ -224,22 +229,22 @@ impl Settlement {
         }
     }
 
-    /// Retries until the store answers or the reservation would have expired
-    /// anyway, so that after a store outage a client's retry is served at once
-    /// rather than after the expiry.
-    async fn until_done(self) {
+    /// After a failed attempt: retries, with growing pauses, until the store
+    /// answers or the reservation would have expired anyway, so that after a
+    /// store outage a client's retry is served at once rather than after the expiry.
+    async fn retry(self) {
         let mut pause = Duration::from_millis(100);
-        loop {
-            let Err(error) = self.once().await else {
-                return;
-            };
-            if Instant::now() + pause >= self.expires {
-                tracing::warn!(%error, "could not settle an Idempotency-Key reservation; it will expire");
-                return;
-            }
+        while Instant::now() + pause < self.expires {
             tokio::time::sleep(pause).await;
+            match self.once().await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "still cannot settle an Idempotency-Key reservation")
+                }
+            }
             pause = (pause * 2).min(SETTLE_RETRY_MAX);
         }
+        tracing::warn!("could not settle an Idempotency-Key reservation; it will expire");
     }
 }
 

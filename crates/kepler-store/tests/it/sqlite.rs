@@ -122,6 +122,17 @@ async fn bad_urls_are_configuration_errors() {
     }
 }
 
+/// Stands in for another process: a separate connection holding the write
+/// lock until it is rolled back.
+async fn hold_the_write_lock(url: &str) -> sqlx::SqliteConnection {
+    let mut other = sqlx::SqliteConnection::connect(url).await.expect("connect");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    other
+}
+
 #[tokio::test]
 async fn another_process_holding_the_write_lock_makes_writes_unavailable() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -134,14 +145,7 @@ async fn another_process_holding_the_write_lock_makes_writes_unavailable() {
         .await
         .expect("create");
 
-    // Stands in for another process: a separate connection holding the write lock.
-    let mut other = sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .expect("lock");
+    let mut other = hold_the_write_lock(&url).await;
     let blocked = store.set_tier(account.account_id, Tier::Scale).await;
     assert!(
         matches!(blocked, Err(StoreError::Unavailable(_))),
@@ -171,13 +175,7 @@ async fn an_idle_claim_never_waits_for_the_write_lock() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("kepler.db").display());
     let store = open(&settings(url.clone())).await;
-    let mut other = sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .expect("lock");
+    let mut other = hold_the_write_lock(&url).await;
 
     // An empty queue is seen on a reader: no wait for the writer (60 s here).
     let claim = store.claim_runs("idle", Duration::from_secs(30), chrono::Utc::now(), 4);
