@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::FutureExt;
 use kepler_core::{Domain, FailureReason, ScoreRecord};
-use kepler_store::{ClaimedRun, StoreError};
+use kepler_store::{ClaimedRun, RunEnding, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -107,11 +107,21 @@ fn claimed(state: &AppState, run: &ClaimedRun) {
     }
 }
 
-/// One busy slot of the pool: executes `run`, then claims the next run itself
-/// while there is work, so busy slots claim in parallel (on PostgreSQL their
-/// commits share WAL flushes) instead of queueing behind the pool's one claim
-/// loop. When the queue is empty or the store fails, the slot frees its
-/// permit and the pool's loop takes over (waiting, or backing off).
+/// What a slot does once a run is over.
+enum Next {
+    /// Execute this run, claimed together with the settle.
+    Run(ClaimedRun),
+    /// The settle's claim found nothing: free the slot.
+    QueueEmpty,
+    /// No claim was made with the settle: claim now, unless shutting down.
+    Claim,
+}
+
+/// One busy slot of the pool: executes `run`, then goes on to the next run it
+/// claims itself (with the settle where the store can: one round trip per
+/// job), so busy slots claim in parallel instead of queueing behind the
+/// pool's one claim loop. When the queue is empty or the store fails, the slot
+/// frees its permit and the pool's loop takes over (waiting, or backing off).
 async fn slot(
     state: AppState,
     scorer: Arc<dyn Scorer>,
@@ -122,23 +132,23 @@ async fn slot(
 ) {
     let lease = state.config.workers.lease;
     loop {
-        execute(&state, scorer.as_ref(), &run, &worker, &shutdown).await;
-        if shutdown.is_cancelled() {
-            return;
-        }
-        match state.store.claim_runs(&worker, lease, Utc::now(), 1).await {
-            Ok(mut runs) => match runs.pop() {
-                Some(next) => {
-                    claimed(&state, &next);
-                    run = next;
+        let next = match execute(&state, scorer.as_ref(), &run, &worker, &shutdown).await {
+            // Claimed before a shutdown began: executing it hands it back after
+            // the grace period like any run in flight.
+            Next::Run(next) => Some(next),
+            Next::QueueEmpty => return,
+            Next::Claim if shutdown.is_cancelled() => return,
+            Next::Claim => match state.store.claim_runs(&worker, lease, Utc::now(), 1).await {
+                Ok(mut runs) => runs.pop(),
+                Err(error) => {
+                    tracing::debug!(%error, "could not claim the next run; the pool will retry");
+                    return;
                 }
-                None => return,
             },
-            Err(error) => {
-                tracing::debug!(%error, "could not claim the next run; the pool will retry");
-                return;
-            }
-        }
+        };
+        let Some(next) = next else { return };
+        claimed(&state, &next);
+        run = next;
     }
 }
 
@@ -148,19 +158,22 @@ async fn execute(
     run: &ClaimedRun,
     worker: &str,
     shutdown: &CancellationToken,
-) {
+) -> Next {
     let metrics = state.metrics.clone();
     metrics.runs_in_flight.inc();
     let started = Instant::now();
     let ending = drive(state, scorer, run, worker, shutdown).await;
-    let outcome = match ending {
-        Ending::Settled(result) => settle(state, run, worker, result).await,
-        Ending::LeaseLost => "lease_lost",
+    let (outcome, next) = match ending {
+        Ending::Settled(result) => {
+            let claim_next = (!shutdown.is_cancelled()).then_some(state.config.workers.lease);
+            settle(state, run, worker, result, claim_next).await
+        }
+        Ending::LeaseLost => ("lease_lost", Next::Claim),
         Ending::HandedBack => {
             if let Err(error) = state.store.release_run(run.run_id, worker).await {
                 tracing::warn!(%error, run = %run.run_id, "could not hand a run back; its lease will expire");
             }
-            "released"
+            ("released", Next::Claim)
         }
     };
     metrics
@@ -176,6 +189,7 @@ async fn execute(
         })
         .observe(started.elapsed().as_secs_f64());
     metrics.runs_in_flight.dec();
+    next
 }
 
 async fn drive(
@@ -242,35 +256,33 @@ async fn drive(
 
 /// Writes the run's outcome, retrying briefly through store hiccups; if the store
 /// stays down, the lease expires and another worker runs the domain again.
+/// With `claim_next` (the next lease), the same call claims the slot's next run.
 async fn settle(
     state: &AppState,
     run: &ClaimedRun,
     worker: &str,
     result: Result<ScoreRecord, FailureReason>,
-) -> &'static str {
-    let outcome = match &result {
-        Ok(_) => "complete",
-        Err(reason) => reason.as_str(),
+    claim_next: Option<Duration>,
+) -> (&'static str, Next) {
+    let (outcome, ending) = match &result {
+        Ok(record) => ("complete", RunEnding::Complete(record)),
+        Err(reason) => (reason.as_str(), RunEnding::Failed(*reason)),
     };
     let mut pause = Duration::from_millis(100);
     for attempt in 1..=5 {
-        let written = match &result {
-            Ok(record) => {
-                state
-                    .store
-                    .complete_run(run.run_id, worker, record, Utc::now())
-                    .await
-            }
-            Err(reason) => {
-                state
-                    .store
-                    .fail_run(run.run_id, worker, *reason, Utc::now())
-                    .await
-            }
-        };
+        let written = state
+            .store
+            .settle_run(run.run_id, worker, ending, Utc::now(), claim_next)
+            .await;
         match written {
-            Ok(true) => return outcome,
-            Ok(false) => return "lease_lost",
+            Ok(settled) => {
+                let next = match (claim_next, settled.next) {
+                    (None, _) => Next::Claim,
+                    (Some(_), Some(next)) => Next::Run(next),
+                    (Some(_), None) => Next::QueueEmpty,
+                };
+                return (if settled.held { outcome } else { "lease_lost" }, next);
+            }
             Err(error) => {
                 tracing::warn!(%error, attempt, run = %run.run_id, "could not settle a run");
                 tokio::time::sleep(pause).await;
@@ -278,5 +290,5 @@ async fn settle(
             }
         }
     }
-    "settle_failed"
+    ("settle_failed", Next::Claim)
 }

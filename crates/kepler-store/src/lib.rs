@@ -204,6 +204,24 @@ pub struct ClaimedRun {
     pub reclaimed: bool,
 }
 
+/// How a claimed run ended, for [`Store::settle_run`].
+#[derive(Debug, Clone, Copy)]
+pub enum RunEnding<'a> {
+    /// Scored: the record is stored and every job completes with it.
+    Complete(&'a ScoreRecord),
+    /// Every job fails with this reason.
+    Failed(FailureReason),
+}
+
+/// What [`Store::settle_run`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// The worker still held the run, so it is settled; `false` when the lease was lost.
+    pub held: bool,
+    /// The worker's next run, when it asked for one and one was claimable.
+    pub next: Option<ClaimedRun>,
+}
+
 /// A saved idempotent answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentResponse {
@@ -340,6 +358,38 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         reason: FailureReason,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Settles a held run as [`Store::complete_run`] or [`Store::fail_run`] do
+    /// and, given `claim_next` (the next lease), claims the worker's next run
+    /// after it: a busy worker slot's step from one job to the next. PostgreSQL
+    /// does both in one round trip and one commit. The default settles, then
+    /// claims; a claim that fails there leaves `next` empty (the worker's pool
+    /// claims again) rather than hiding that the settle succeeded.
+    async fn settle_run(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        ending: RunEnding<'_>,
+        now: DateTime<Utc>,
+        claim_next: Option<Duration>,
+    ) -> Result<Settled> {
+        let held = match ending {
+            RunEnding::Complete(record) => {
+                self.complete_run(run_id, worker_id, record, now).await?
+            }
+            RunEnding::Failed(reason) => self.fail_run(run_id, worker_id, reason, now).await?,
+        };
+        let next = match claim_next {
+            Some(lease) => self
+                .claim_run(worker_id, lease, now)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::debug!(%error, "could not claim the next run; the pool will retry");
+                    None
+                }),
+            None => None,
+        };
+        Ok(Settled { held, next })
+    }
     /// Hands a claimed run back to the queue at once (graceful shutdown).
     async fn release_run(&self, run_id: Uuid, worker_id: &str) -> Result<()>;
     /// Queue figures for `/metrics`.

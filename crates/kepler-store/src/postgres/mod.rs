@@ -32,7 +32,8 @@ use uuid::Uuid;
 use self::admission::Decided;
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
-    IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
+    IdempotentResponse, Job, NewKey, QueueStats, Result, RunEnding, Settled, Store, StoreError,
+    UsageSnapshot,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -358,10 +359,13 @@ impl Store for PostgresStore {
     ) -> Result<bool> {
         self.breaker.watch(
             async {
-                let mut tx = self.begin().await?;
-                let done = queue::complete(&mut tx, run_id, worker_id, record, now).await?;
-                tx.commit().await?;
-                Ok(done)
+                let mut conn = self.acquire().await?;
+                let ending = RunEnding::Complete(record);
+                Ok(
+                    queue::settle(&mut conn, run_id, worker_id, ending, now, None)
+                        .await?
+                        .held,
+                )
             }
             .await,
         )
@@ -376,10 +380,30 @@ impl Store for PostgresStore {
     ) -> Result<bool> {
         self.breaker.watch(
             async {
-                let mut tx = self.begin().await?;
-                let done = queue::fail(&mut tx, run_id, worker_id, reason, now).await?;
-                tx.commit().await?;
-                Ok(done)
+                let mut conn = self.acquire().await?;
+                let ending = RunEnding::Failed(reason);
+                Ok(
+                    queue::settle(&mut conn, run_id, worker_id, ending, now, None)
+                        .await?
+                        .held,
+                )
+            }
+            .await,
+        )
+    }
+
+    async fn settle_run(
+        &self,
+        run_id: Uuid,
+        worker_id: &str,
+        ending: RunEnding<'_>,
+        now: DateTime<Utc>,
+        claim_next: Option<Duration>,
+    ) -> Result<Settled> {
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                queue::settle(&mut conn, run_id, worker_id, ending, now, claim_next).await
             }
             .await,
         )

@@ -8,14 +8,16 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kepler_core::{FailureReason, JobStatus, ScoreRecord};
+use kepler_core::{FailureReason, JobStatus};
 use sqlx::Row;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{records, rows};
+use super::records::StoredRecord;
+use super::rows;
 use crate::time::{duration_millis, from_millis, to_millis, truncate};
-use crate::{ClaimedRun, QueueStats, Result, StoreError};
+use crate::{ClaimedRun, QueueStats, Result, RunEnding, Settled, StoreError};
 
 /// The channel told when a run becomes claimable. The payload is the schema the
 /// queue lives in, so stores of different schemas in one database ignore each other.
@@ -31,6 +33,25 @@ pub(super) async fn announce(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
+/// The columns of a claimed run, as `kepler_claim_runs` and `kepler_settle_and_claim`
+/// (migration 20261129000500) return them; NULL where no run was claimed.
+fn claimed_run(row: &PgRow) -> Result<Option<ClaimedRun>> {
+    let Some(run_id) = row.try_get::<Option<Uuid>, _>("run_id")? else {
+        return Ok(None);
+    };
+    let attempts: i32 = row.try_get("attempts")?;
+    Ok(Some(ClaimedRun {
+        run_id,
+        domain: row.try_get("domain")?,
+        attempt: u32::try_from(attempts).unwrap_or(0),
+        first_started_at: rows::instant(row, "first_started_at")?,
+        force_fresh: row.try_get("force_fresh")?,
+        reclaimed: row.try_get("reclaimed")?,
+    }))
+}
+
+/// Claims up to `limit` of the oldest claimable runs in one round trip that
+/// commits on its own (the claim itself is `kepler_claim_runs`).
 pub(super) async fn claim(
     conn: &mut PgConnection,
     worker_id: &str,
@@ -39,48 +60,15 @@ pub(super) async fn claim(
     limit: usize,
 ) -> Result<Vec<ClaimedRun>> {
     let now_ms = to_millis(now);
-    // The oldest runs waiting: pending, or running under a lease that has expired
-    // (its worker died). Rows another transaction holds are skipped, not waited for.
-    // One statement claims the runs and starts their jobs, so a claim costs a
-    // single round trip and commits on its own.
-    let rows = sqlx::query(
-        "WITH next AS ( \
-           SELECT run_id, status AS was FROM runs \
-           WHERE status IN ('pending', 'running') \
-             AND (status = 'pending' OR lease_expires_at < $3) \
-           ORDER BY created_at, run_id \
-           LIMIT $4 \
-           FOR UPDATE SKIP LOCKED \
-         ), claimed AS ( \
-           UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1, first_started_at = COALESCE(first_started_at, $3) \
-           FROM next WHERE runs.run_id = next.run_id \
-           RETURNING runs.run_id, runs.domain, runs.attempts, runs.first_started_at, runs.force_fresh, \
-             next.was = 'running' AS reclaimed \
-         ), started AS ( \
-           UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $3) \
-           FROM claimed WHERE jobs.run_id = claimed.run_id AND jobs.status = 'pending' \
-         ) \
-         SELECT run_id, domain, attempts, first_started_at, force_fresh, reclaimed FROM claimed",
-    )
-    .bind(worker_id)
-    .bind(now_ms.saturating_add(duration_millis(lease)))
-    .bind(now_ms)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query("SELECT * FROM kepler_claim_runs($1, $2, $3, $4)")
+        .bind(worker_id)
+        .bind(now_ms.saturating_add(duration_millis(lease)))
+        .bind(now_ms)
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter()
-        .map(|row| {
-            let attempts: i32 = row.try_get("attempts")?;
-            Ok(ClaimedRun {
-                run_id: row.try_get("run_id")?,
-                domain: row.try_get("domain")?,
-                attempt: u32::try_from(attempts).unwrap_or(0),
-                first_started_at: rows::instant(row, "first_started_at")?,
-                force_fresh: row.try_get("force_fresh")?,
-                reclaimed: row.try_get("reclaimed")?,
-            })
-        })
+        .filter_map(|row| claimed_run(row).transpose())
         .collect()
 }
 
@@ -103,96 +91,62 @@ pub(super) async fn heartbeat(
     Ok(changed == 1)
 }
 
-/// The run's domain if `worker_id` still holds it, locking the run until the
-/// transaction ends. A lease that expired but was not taken by anyone is still
-/// held: no other worker is running the domain.
-async fn held_domain(
+/// Settles a run `worker_id` still holds, and every job still attached to it,
+/// then (given `claim_next`, the next lease) claims its next run: one round
+/// trip that commits on its own. A lease that expired but was not taken by
+/// anyone is still held: no other worker is running the domain.
+pub(super) async fn settle(
     conn: &mut PgConnection,
     run_id: Uuid,
     worker_id: &str,
-) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT domain FROM runs WHERE run_id = $1 AND status = 'running' AND lease_owner = $2 FOR UPDATE",
+    ending: RunEnding<'_>,
+    now: DateTime<Utc>,
+    claim_next: Option<Duration>,
+) -> Result<Settled> {
+    let (status, reason, stored) = match ending {
+        RunEnding::Complete(record) => (
+            JobStatus::Complete,
+            None,
+            Some(StoredRecord::prepare(record)?),
+        ),
+        RunEnding::Failed(reason) => (JobStatus::Failed, Some(reason), None),
+    };
+    let now_ms = to_millis(truncate(now));
+    let stored = stored.as_ref();
+    let row = sqlx::query(
+        "SELECT * FROM kepler_settle_and_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(run_id)
     .bind(worker_id)
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// Settles a held run and every job still attached to it.
-async fn settle(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    outcome: JobStatus,
-    scored_at: Option<i64>,
-    reason: Option<FailureReason>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let now_ms = to_millis(truncate(now));
-    let reason = reason.map(FailureReason::as_str);
-    // The run and its jobs in one statement: one round trip fewer per settle.
-    sqlx::query(
-        "WITH settled AS ( \
-           UPDATE runs SET status = $1, finished_at = $2, scored_at = $3, failure_reason = $4, \
-           lease_expires_at = NULL WHERE run_id = $5 \
-         ) \
-         UPDATE jobs SET status = $1, finished_at = $2, scored_at = $3, failure_reason = $4, \
-         started_at = COALESCE(started_at, $2) \
-         WHERE run_id = $5 AND status IN ('pending', 'running')",
-    )
-    .bind(outcome.as_str())
+    .bind(status.as_str())
     .bind(now_ms)
-    .bind(scored_at)
-    .bind(reason)
-    .bind(run_id)
-    .execute(conn)
+    .bind(reason.map(FailureReason::as_str))
+    .bind(stored.map(|r| r.record.domain.as_str()))
+    .bind(stored.map(StoredRecord::scored_at_millis))
+    .bind(stored.map(|r| r.record.engine_version.as_str()))
+    .bind(stored.map(|r| r.score))
+    .bind(stored.map(|r| r.record.grade.as_str()))
+    .bind(stored.map(|r| Json(&r.record)))
+    .bind(stored.map(|r| r.served.as_str()))
+    .bind(claim_next.is_some())
+    .bind(claim_next.map(|lease| to_millis(now).saturating_add(duration_millis(lease))))
+    .fetch_one(conn)
     .await?;
-    Ok(())
-}
-
-pub(super) async fn complete(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    worker_id: &str,
-    record: &ScoreRecord,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let Some(domain) = held_domain(&mut *conn, run_id, worker_id).await? else {
-        return Ok(false);
-    };
-    if record.domain != domain {
-        // A bug in the caller; storing it would complete jobs with a record nobody can find.
-        return Err(StoreError::Corrupt(format!(
-            "a record for {} cannot complete the run of {domain}",
-            record.domain
-        )));
+    let held: Option<String> = row.try_get("held")?;
+    if let (Some(domain), Some(stored)) = (&held, stored) {
+        if *domain != stored.record.domain {
+            // A bug in the caller; the function stored nothing, since the record
+            // would complete jobs nobody can find it for.
+            return Err(StoreError::Corrupt(format!(
+                "a record for {} cannot complete the run of {domain}",
+                stored.record.domain
+            )));
+        }
     }
-    let scored_at = to_millis(records::insert(&mut *conn, record).await?);
-    settle(
-        conn,
-        run_id,
-        JobStatus::Complete,
-        Some(scored_at),
-        None,
-        now,
-    )
-    .await?;
-    Ok(true)
-}
-
-pub(super) async fn fail(
-    conn: &mut PgConnection,
-    run_id: Uuid,
-    worker_id: &str,
-    reason: FailureReason,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    if held_domain(&mut *conn, run_id, worker_id).await?.is_none() {
-        return Ok(false);
-    }
-    settle(conn, run_id, JobStatus::Failed, None, Some(reason), now).await?;
-    Ok(true)
+    Ok(Settled {
+        held: held.is_some(),
+        next: claimed_run(&row)?,
+    })
 }
 
 /// Hands a held run back as if never claimed (graceful shutdown is not a failed
@@ -221,7 +175,7 @@ pub(super) async fn release(conn: &mut PgConnection, run_id: Uuid, worker_id: &s
 }
 
 pub(super) async fn stats(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<QueueStats> {
-    // Only jobs in flight: `jobs_by_status` is walked for two states, never the
+    // Only jobs in flight: `jobs_in_flight_by_status` holds only those two states, never the
     // complete/failed history, so a scrape stays cheap however old the store.
     let row = sqlx::query(
         "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending, \

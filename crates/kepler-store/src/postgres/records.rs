@@ -22,26 +22,48 @@ pub(super) async fn latest(conn: &mut PgConnection, domain: &str) -> Result<Opti
     }))
 }
 
-/// Stores a record as scored (`cached: false`, `scored_at` at millisecond precision)
-/// and as served (`cached: true`); returns the instant stored.
+/// A record ready to be stored: as scored (`cached: false`, `scored_at` at
+/// millisecond precision, the form `body` holds) and as served (`cached: true`).
+pub(super) struct StoredRecord {
+    pub(super) record: ScoreRecord,
+    pub(super) score: i32,
+    pub(super) served: ServedRecord,
+}
+
+impl StoredRecord {
+    pub(super) fn prepare(record: &ScoreRecord) -> Result<StoredRecord> {
+        let mut stored = record.clone();
+        stored.cached = false;
+        stored.scored_at = truncate(record.scored_at);
+        let score = i32::try_from(stored.score)
+            .map_err(|_| StoreError::Corrupt(format!("score {} is out of range", stored.score)))?;
+        let served = ServedRecord::encode(&stored)?;
+        Ok(StoredRecord {
+            record: stored,
+            score,
+            served,
+        })
+    }
+
+    pub(super) fn scored_at_millis(&self) -> i64 {
+        to_millis(self.record.scored_at)
+    }
+}
+
+/// Stores a record; returns the instant stored.
 pub(super) async fn insert(conn: &mut PgConnection, record: &ScoreRecord) -> Result<DateTime<Utc>> {
-    let mut stored = record.clone();
-    stored.cached = false;
-    stored.scored_at = truncate(record.scored_at);
-    let score = i32::try_from(stored.score)
-        .map_err(|_| StoreError::Corrupt(format!("score {} is out of range", stored.score)))?;
-    let served = ServedRecord::encode(&stored)?;
+    let stored = StoredRecord::prepare(record)?;
     sqlx::query(
         "INSERT INTO records (domain, scored_at, engine_version, score, grade, body, served) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(&stored.domain)
-    .bind(to_millis(stored.scored_at))
-    .bind(&stored.engine_version)
-    .bind(score)
-    .bind(&stored.grade)
-    .bind(Json(&stored))
-    .bind(served.into_string())
+    .bind(&stored.record.domain)
+    .bind(stored.scored_at_millis())
+    .bind(&stored.record.engine_version)
+    .bind(stored.score)
+    .bind(&stored.record.grade)
+    .bind(Json(&stored.record))
+    .bind(stored.served.as_str())
     .execute(conn)
     .await?;
-    Ok(stored.scored_at)
+    Ok(stored.record.scored_at)
 }

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, next_month_start};
 use kepler_core::{FailureReason, JobStatus, Tier};
 use kepler_store::{
-    Ask, IdempotencyClaim, IdempotentResponse, Store, StoreError, keys, time::truncate,
+    Ask, IdempotencyClaim, IdempotentResponse, RunEnding, Store, StoreError, keys, time::truncate,
 };
 use uuid::Uuid;
 
@@ -1582,6 +1582,130 @@ pub async fn a_batch_claim_takes_the_oldest_runs_once(h: Harness) {
             .expect("claim")
             .is_empty()
     );
+}
+
+pub async fn settling_claims_the_next_run_in_the_same_step(h: Harness) {
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    let mut jobs = Vec::new();
+    for (i, name) in ["a.example", "b.example", "c.example", "d.example"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = now() + chrono::Duration::seconds(i as i64);
+        jobs.push(
+            admit(s, &ask(&c.caller, growth, name, at))
+                .await
+                .job
+                .expect("job"),
+        );
+    }
+    let job = |i: usize| {
+        let id = jobs[i].job_id;
+        async move {
+            s.get_job(c.account.account_id, id)
+                .await
+                .expect("get")
+                .expect("job")
+        }
+    };
+    let t = now() + minutes(1);
+    let a = s
+        .claim_run("w1", LEASE, t)
+        .await
+        .expect("claim")
+        .expect("run");
+    assert_eq!(a.domain, "a.example");
+
+    // A completion hands the worker the oldest run waiting.
+    let t2 = t + minutes(1);
+    let settled = s
+        .settle_run(
+            a.run_id,
+            "w1",
+            RunEnding::Complete(&record("a.example", t2)),
+            t2,
+            Some(LEASE),
+        )
+        .await
+        .expect("settle");
+    assert!(settled.held);
+    let b = settled.next.expect("the next run");
+    assert_eq!(
+        (b.domain.as_str(), b.attempt, b.first_started_at),
+        ("b.example", 1, t2)
+    );
+    assert_eq!(job(0).await.status, JobStatus::Complete);
+    let running = job(1).await;
+    assert_eq!(
+        (running.status, running.started_at),
+        (JobStatus::Running, Some(t2))
+    );
+
+    // A worker that lost the lease settles nothing but still gets work.
+    let lost = s
+        .settle_run(
+            b.run_id,
+            "w2",
+            RunEnding::Failed(FailureReason::Timeout),
+            t2,
+            Some(LEASE),
+        )
+        .await
+        .expect("settle");
+    assert!(!lost.held);
+    assert_eq!(
+        lost.next.map(|run| run.domain).as_deref(),
+        Some("c.example")
+    );
+    assert_eq!(job(1).await.status, JobStatus::Running, "b is still w1's");
+
+    // A record of another domain is refused and claims nothing.
+    let wrong = record("wrong.example", t2);
+    assert!(
+        s.settle_run(b.run_id, "w1", RunEnding::Complete(&wrong), t2, Some(LEASE))
+            .await
+            .is_err()
+    );
+    assert_eq!(job(1).await.status, JobStatus::Running);
+    assert_eq!(job(3).await.status, JobStatus::Pending, "d was not claimed");
+
+    // Without claim_next only the settle happens; an empty queue gives no next run.
+    let failed = s
+        .settle_run(
+            b.run_id,
+            "w1",
+            RunEnding::Failed(FailureReason::Timeout),
+            t2,
+            None,
+        )
+        .await
+        .expect("settle");
+    assert_eq!((failed.held, failed.next), (true, None));
+    let b_job = job(1).await;
+    assert_eq!(
+        (b_job.status, b_job.failure_reason),
+        (JobStatus::Failed, Some(FailureReason::Timeout))
+    );
+    let d = s
+        .claim_run("w3", LEASE, t2)
+        .await
+        .expect("claim")
+        .expect("run");
+    assert_eq!(d.domain, "d.example");
+    let last = s
+        .settle_run(
+            d.run_id,
+            "w3",
+            RunEnding::Complete(&record("d.example", t2)),
+            t2,
+            Some(LEASE),
+        )
+        .await
+        .expect("settle");
+    assert_eq!((last.held, last.next), (true, None));
+    assert_eq!(job(3).await.status, JobStatus::Complete);
 }
 
 pub async fn concurrent_workers_claim_each_run_once(h: Harness) {

@@ -39,6 +39,7 @@ macro_rules! contract_tests {
             release_hands_the_run_back,
             claims_take_the_oldest_run_first,
             a_batch_claim_takes_the_oldest_runs_once,
+            settling_claims_the_next_run_in_the_same_step,
             concurrent_workers_claim_each_run_once,
             queue_stats_count_jobs,
             latest_record_is_the_newest_scored,
