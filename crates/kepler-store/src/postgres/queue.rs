@@ -133,15 +133,15 @@ pub(super) async fn settle(
     .fetch_one(conn)
     .await?;
     let held: Option<String> = row.try_get("held")?;
-    if let (Some(domain), Some(stored)) = (&held, stored) {
-        if *domain != stored.record.domain {
-            // A bug in the caller; the function stored nothing, since the record
-            // would complete jobs nobody can find it for.
-            return Err(StoreError::Corrupt(format!(
-                "a record for {} cannot complete the run of {domain}",
-                stored.record.domain
-            )));
-        }
+    if let (Some(domain), Some(stored)) = (&held, stored)
+        && *domain != stored.record.domain
+    {
+        // A bug in the caller; the function stored nothing, since the record
+        // would complete jobs nobody can find it for.
+        return Err(StoreError::Corrupt(format!(
+            "a record for {} cannot complete the run of {domain}",
+            stored.record.domain
+        )));
     }
     Ok(Settled {
         held: held.is_some(),
