@@ -24,9 +24,10 @@ use kepler_core::config::DatabaseSettings;
 use kepler_core::{Domain, FailureReason, ScoreRecord, Tier, TierPolicy};
 use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteError, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Connection, TransactionManager};
 use uuid::Uuid;
 
 use self::admission::Decided;
@@ -92,6 +93,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(outside_any_transaction(conn)))
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(
                 base.clone()
@@ -102,6 +104,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(outside_any_transaction(conn)))
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(base)
             .await?;
@@ -125,6 +128,24 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(outcome)
     }
+}
+
+/// Whether a connection handed back to its pool may be used again: only
+/// outside any transaction. A caller that stops waiting (the server's
+/// `store_timeout`) drops the store's future, and sqlx-sqlite 0.8 leaves the
+/// connection inside its transaction when that happens between `BEGIN` and the
+/// creation of the `Transaction` (nothing is left to roll it back). Kept, it
+/// would hold the write lock and refuse every later `BEGIN`: all writes failing
+/// until a restart. Such a connection is closed instead, which rolls it back.
+async fn outside_any_transaction(conn: &mut SqliteConnection) -> sqlx::Result<bool> {
+    type Manager = <sqlx::Sqlite as sqlx::Database>::TransactionManager;
+    if Manager::get_transaction_depth(conn) == 0 {
+        return Ok(true);
+    }
+    // A dropped `Transaction` queues its rollback on the connection's thread;
+    // a ping, queued behind it, returns once it has run.
+    conn.ping().await?;
+    Ok(Manager::get_transaction_depth(conn) == 0)
 }
 
 fn is_in_memory(url: &str) -> bool {

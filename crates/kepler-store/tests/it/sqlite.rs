@@ -219,3 +219,44 @@ async fn two_stores_on_one_file_keep_the_limits_exact() {
     let admitted = decisions.iter().filter(|d| **d == Decision::Admit).count();
     assert_eq!(admitted, 20, "{decisions:?}");
 }
+
+/// The server stops waiting for the store after `store_timeout` and drops the
+/// call, which can abandon a write at any point, even between sqlx's `BEGIN`
+/// and the transaction it returns. The store must stay writable afterwards:
+/// no connection may be kept inside a transaction that holds the write lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_abandoned_at_any_moment_leave_the_store_writable() {
+    use crate::support::{ask, client, now};
+
+    let h = harness().await;
+    let store = h.store.clone();
+    let c = client(store.as_ref(), Tier::Enterprise).await;
+    let policy = Tier::Enterprise.default_policy();
+    let abandoning = (0..8u64).map(|task| {
+        let store = Arc::clone(&store);
+        let caller = c.caller.clone();
+        tokio::spawn(async move {
+            for i in 0..150u64 {
+                // Deadlines from 0 to 400 µs land inside every step of an admission.
+                let budget = Duration::from_micros((i * 37 + task * 101) % 400);
+                let name = format!("t{task}-{i}.example");
+                let request = ask(&caller, policy, &name, now());
+                let _ = tokio::time::timeout(budget, store.admit(&request)).await;
+            }
+        })
+    });
+    for task in abandoning.collect::<Vec<_>>() {
+        task.await.expect("task");
+    }
+    let after = ask(&c.caller, policy, "after.example", now());
+    let outcome = tokio::time::timeout(Duration::from_secs(30), store.admit(&after))
+        .await
+        .expect("the write lock was released")
+        .expect("the store still admits");
+    assert!(outcome.job.is_some(), "{outcome:?}");
+    let claimed = store
+        .claim_runs("w", Duration::from_secs(30), now(), 2000)
+        .await
+        .expect("the store still claims");
+    assert!(claimed.iter().any(|run| run.domain == "after.example"));
+}
