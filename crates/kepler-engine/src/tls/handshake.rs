@@ -213,6 +213,11 @@ async fn handshake(
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // A probe's config serves one handshake, which must be a full one (the chain
+    // is what it inspects). rustls' default session cache is allocated up front
+    // for 256 servers; with three probes per run and hundreds of runs in flight
+    // it was a large share of the worker's memory (issue 6).
+    config.resumption = rustls::client::Resumption::disabled();
     let server_name = ServerName::try_from(domain.to_owned())
         .map_err(|e| ProbeFailure::Local(format!("{domain}: {e}")))?;
 
