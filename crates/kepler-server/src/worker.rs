@@ -133,8 +133,13 @@ async fn slot(
     let lease = state.config.workers.lease;
     loop {
         let next = match execute(&state, scorer.as_ref(), &run, &worker, &shutdown).await {
-            // Claimed before a shutdown began: executing it hands it back after
-            // the grace period like any run in flight.
+            // Claimed just before a shutdown began: handed back unstarted.
+            Next::Run(next) if shutdown.is_cancelled() => {
+                if let Err(error) = state.store.release_run(next.run_id, &worker).await {
+                    tracing::warn!(%error, run = %next.run_id, "could not hand a run back; its lease will expire");
+                }
+                return;
+            }
             Next::Run(next) => Some(next),
             Next::QueueEmpty => return,
             Next::Claim if shutdown.is_cancelled() => return,
