@@ -4,6 +4,10 @@
 //! Whoever changes a run locks its row first (a claim, a settle, an admission
 //! attaching a job), so a job can never join a run that is being settled and be
 //! left behind. A lost lease is checked under that lock and changes nothing.
+//!
+//! The claim and the settle live in the database as PL/pgSQL functions
+//! (migration `20261129000500_queue_functions.sql`): a busy worker settles a
+//! run and claims its next one in a single call and commit.
 
 use std::time::Duration;
 
