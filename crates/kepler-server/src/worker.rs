@@ -135,9 +135,7 @@ async fn slot(
         let next = match execute(&state, scorer.as_ref(), &run, &worker, &shutdown).await {
             // Claimed just before a shutdown began: handed back unstarted.
             Next::Run(next) if shutdown.is_cancelled() => {
-                if let Err(error) = state.store.release_run(next.run_id, &worker).await {
-                    tracing::warn!(%error, run = %next.run_id, "could not hand a run back; its lease will expire");
-                }
+                hand_back(&state, &next, &worker).await;
                 return;
             }
             Next::Run(next) => Some(next),
@@ -175,9 +173,7 @@ async fn execute(
         }
         Ending::LeaseLost => ("lease_lost", Next::Claim),
         Ending::HandedBack => {
-            if let Err(error) = state.store.release_run(run.run_id, worker).await {
-                tracing::warn!(%error, run = %run.run_id, "could not hand a run back; its lease will expire");
-            }
+            hand_back(state, run, worker).await;
             ("released", Next::Claim)
         }
     };
@@ -195,6 +191,14 @@ async fn execute(
         .observe(started.elapsed().as_secs_f64());
     metrics.runs_in_flight.dec();
     next
+}
+
+/// Returns a held run to the queue at once; if the store cannot be reached,
+/// the lease expires and another worker takes it.
+async fn hand_back(state: &AppState, run: &ClaimedRun, worker: &str) {
+    if let Err(error) = state.store.release_run(run.run_id, worker).await {
+        tracing::warn!(%error, run = %run.run_id, "could not hand a run back; its lease will expire");
+    }
 }
 
 async fn drive(

@@ -357,18 +357,11 @@ impl Store for PostgresStore {
         record: &ScoreRecord,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        self.breaker.watch(
-            async {
-                let mut conn = self.acquire().await?;
-                let ending = RunEnding::Complete(record);
-                Ok(
-                    queue::settle(&mut conn, run_id, worker_id, ending, now, None)
-                        .await?
-                        .held,
-                )
-            }
-            .await,
-        )
+        let ending = RunEnding::Complete(record);
+        Ok(self
+            .settle_run(run_id, worker_id, ending, now, None)
+            .await?
+            .held)
     }
 
     async fn fail_run(
@@ -378,18 +371,11 @@ impl Store for PostgresStore {
         reason: FailureReason,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        self.breaker.watch(
-            async {
-                let mut conn = self.acquire().await?;
-                let ending = RunEnding::Failed(reason);
-                Ok(
-                    queue::settle(&mut conn, run_id, worker_id, ending, now, None)
-                        .await?
-                        .held,
-                )
-            }
-            .await,
-        )
+        let ending = RunEnding::Failed(reason);
+        Ok(self
+            .settle_run(run_id, worker_id, ending, now, None)
+            .await?
+            .held)
     }
 
     async fn settle_run(
