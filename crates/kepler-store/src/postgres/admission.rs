@@ -22,7 +22,7 @@ use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
-use super::{accounts, queue};
+use super::accounts;
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
@@ -31,9 +31,6 @@ use crate::{
     AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, ServedRecord, StoreError,
     UsageSnapshot, keys,
 };
-
-/// How often `admit` looks for the domain's run again after losing a race to create it.
-const RUN_ATTEMPTS: usize = 5;
 
 // Every statement is a network round trip, so the facts are read in one: the
 // usage windows (from the rollups, see crate::windows; each rolling window with
@@ -225,24 +222,19 @@ async fn rolling(
     ))
 }
 
-/// Takes the account's admission lock until the transaction ends.
-pub(super) async fn lock_account(conn: &mut PgConnection, account_id: Uuid) -> Result<()> {
-    // NO KEY UPDATE excludes other admissions of the account but not the
-    // foreign-key checks of rows that merely reference it (new keys, jobs).
-    sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR NO KEY UPDATE")
-        .bind(account_id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound("account"))?;
-    Ok(())
-}
-
 /// What [`decide_on`] concluded.
 pub(super) enum Decided {
     /// Answered without writing.
     Answered(Box<AdmissionOutcome>),
-    /// To be admitted by [`admit`], in the same transaction; the counts it read.
-    Admit(Counts),
+    /// To be admitted by [`admit`]: the facts it was decided on.
+    Admit(Seen),
+}
+
+/// The facts an `Admit` was decided on, which [`admit`] checks again under the
+/// account's lock.
+pub(super) struct Seen {
+    counts: Counts,
+    record_at: Option<i64>,
 }
 
 /// Decides on the facts `conn` sees, read in one statement.
@@ -315,7 +307,7 @@ async fn decide_from(
     };
     let decision = decide(&facts);
     let (record, job) = match decision {
-        Decision::Admit => return Ok(Decided::Admit(counts)),
+        Decision::Admit => return Ok(Decided::Admit(Seen { counts, record_at })),
         Decision::ServeFresh => {
             let served: Option<String> = row.try_get("record_served")?;
             (served.map(ServedRecord::from_stored), None)
@@ -336,74 +328,75 @@ async fn decide_from(
     })))
 }
 
-/// The domain's run in flight, locked so that no worker settles (or claims) it
-/// while a job joins; created (and announced) when there is none. Returns
-/// `(run_id, running)`.
-async fn run_for(conn: &mut PgConnection, request: &AdmissionRequest) -> Result<(Uuid, bool)> {
-    let domain = request.domain.as_str();
-    for _ in 0..RUN_ATTEMPTS {
-        let run = sqlx::query(
-            "SELECT run_id, status FROM runs WHERE domain = $1 AND status IN ('pending', 'running') FOR UPDATE",
-        )
-        .bind(domain)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = run {
-            let run_id: Uuid = row.try_get("run_id")?;
-            let status: String = row.try_get("status")?;
-            if request.force_fresh {
-                sqlx::query("UPDATE runs SET force_fresh = TRUE WHERE run_id = $1")
-                    .bind(run_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            return Ok((run_id, status == "running"));
-        }
-        // Another account's admission may create the domain's run at the same
-        // moment: the unique index makes one of us wait and then find it.
-        let created: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO runs (run_id, domain, status, force_fresh, created_at) \
-             VALUES ($1, $2, 'pending', $3, $4) \
-             ON CONFLICT (domain) WHERE status IN ('pending', 'running') DO NOTHING \
-             RETURNING run_id",
-        )
-        .bind(Uuid::new_v4())
-        .bind(domain)
-        .bind(request.force_fresh)
-        .bind(to_millis(truncate(request.now)))
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(run_id) = created {
-            queue::announce(&mut *conn).await?;
-            return Ok((run_id, false));
-        }
-    }
-    Err(StoreError::Unavailable(format!(
-        "the run of {domain} kept changing under this admission; try again"
-    )))
+/// The limit a window's count must stay under, as `kepler_admit` compares it.
+fn sql_limit(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// Carries out an `Admit` inside the caller's transaction, which holds the
-/// account's lock: the job, its run (shared per domain) and the cost-log row.
-/// Returns the outcome with the usage after it.
+/// Carries out an `Admit` decided on `seen`, in one call that commits on its own
+/// (`kepler_admit`, migration 20261130000200): under the account's lock it checks
+/// that the decision still holds, then writes the run (shared per domain), the job
+/// and the cost-log row. `None` when the facts changed so that the decision must
+/// be made again; returns the outcome with the usage after the call otherwise.
 pub(super) async fn admit(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
-    counts: Counts,
-) -> Result<AdmissionOutcome> {
+    seen: Seen,
+) -> Result<Option<AdmissionOutcome>> {
     let now = truncate(request.now);
     let now_ms = to_millis(now);
     let domain = request.domain.as_str();
-    let (run_id, run_running) = run_for(&mut *conn, request).await?;
-
+    let bounds = Bounds::at(request.now);
+    let policy = &request.policy;
+    let cost = policy.cost_per_cold_call_micros;
+    let job_id = Uuid::new_v4();
+    let row = sqlx::query(
+        "SELECT * FROM kepler_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(request.caller.account_id)
+    .bind(request.caller.key_id)
+    .bind(domain)
+    .bind(bounds.month)
+    .bind(bounds.key_since)
+    .bind(bounds.key_edge)
+    .bind(bounds.day_since)
+    .bind(bounds.day_edge)
+    .bind(sql_limit(policy.monthly_cold_cap))
+    .bind(sql_limit(policy.key_hourly_cold_limit))
+    .bind(sql_limit(policy.account_daily_cold_limit))
+    .bind(seen.record_at)
+    .bind(job_id)
+    .bind(Uuid::new_v4())
+    .bind(request.force_fresh)
+    .bind(now_ms)
+    .bind(cost)
+    .fetch_one(&mut *conn)
+    .await?;
+    let outcome: String = row.try_get("outcome")?;
+    match outcome.as_str() {
+        "admitted" => {}
+        "changed" => return Ok(None),
+        "no_account" => return Err(StoreError::NotFound("account")),
+        "busy" => {
+            return Err(StoreError::Unavailable(format!(
+                "the run of {domain} kept changing under this admission; try again"
+            )));
+        }
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "kepler_admit answered {other:?}"
+            )));
+        }
+    }
     // A job joining a run already under way is running from the moment it joins.
+    let run_running: bool = row.try_get("run_running")?;
     let (status, started_at) = if run_running {
         (JobStatus::Running, Some(now))
     } else {
         (JobStatus::Pending, None)
     };
     let job = Job {
-        job_id: Uuid::new_v4(),
+        job_id,
         account_id: request.caller.account_id,
         domain: domain.to_owned(),
         status,
@@ -413,43 +406,24 @@ pub(super) async fn admit(
         scored_at: None,
         failure_reason: None,
     };
-    sqlx::query(
-        "INSERT INTO jobs (job_id, account_id, key_id, run_id, domain, status, created_at, started_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(job.job_id)
-    .bind(job.account_id)
-    .bind(request.caller.key_id)
-    .bind(run_id)
-    .bind(domain)
-    .bind(status.as_str())
-    .bind(now_ms)
-    .bind(started_at.map(to_millis))
-    .execute(&mut *conn)
-    .await?;
-    let cost = request.policy.cost_per_cold_call_micros;
-    sqlx::query(
-        "INSERT INTO cold_calls (account_id, key_id, job_id, domain, cost_micros, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(job.account_id)
-    .bind(request.caller.key_id)
-    .bind(job.job_id)
-    .bind(domain)
-    .bind(cost)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-
-    // The usage after this call, from the counts read under the lock plus it.
-    let after = counts.plus_one(cost, now_ms);
-    let usage = snapshot(conn, &request.caller, &request.policy, &after, request.now).await?;
-    Ok(AdmissionOutcome {
+    // The usage after this call: the counts read under the lock plus this call.
+    // The rolling windows' oldest calls (which only date their resets) are the
+    // ones the decision saw, or this call if it saw none.
+    let locked = Counts {
+        month_n: count(row.try_get("month_n")?),
+        month_cost: row.try_get("month_cost")?,
+        key_n: count(row.try_get("key_n")?),
+        day_n: count(row.try_get("day_n")?),
+        ..seen.counts
+    };
+    let after = locked.plus_one(cost, now_ms);
+    let usage = snapshot(conn, &request.caller, policy, &after, request.now).await?;
+    Ok(Some(AdmissionOutcome {
         decision: Decision::Admit,
         record: None,
         job: Some(job),
         usage,
-    })
+    }))
 }
 
 pub(super) async fn get_job(

@@ -48,6 +48,29 @@ pub struct PostgresStore {
     wakeups: wakeups::Wakeups,
 }
 
+/// How often an admission decides again when its facts changed before its lock.
+/// Other admissions only raise the counts, which `kepler_admit` compares with
+/// the limits themselves, so a retry needs a new job in flight or a new record.
+const ADMIT_ATTEMPTS: usize = 5;
+
+/// A connection idle for longer than this is pinged before it is handed out.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// sqlx pings every connection it hands out by default: one more round trip on
+/// every store call, the same cost as a cached hit's own statement (issue 6).
+/// A connection that was in use a moment ago (it was also pinged when it came
+/// back to the pool) is trusted; one that sat idle, across a database restart
+/// say, is still checked, and one that fails is closed and replaced.
+async fn ping_if_idle(
+    conn: &mut PgConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::result::Result<bool, sqlx::Error> {
+    if meta.idle_for > TRUSTED_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
 impl PostgresStore {
     /// Prepares a pool for the database `settings.url` names (`postgres://…` or
     /// `postgresql://…`). Connections are made on first use, so a process can start
@@ -61,6 +84,8 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
             .connect_lazy_with(options.clone());
         let listener_pool = PgPoolOptions::new()
             .max_connections(1)
@@ -84,17 +109,36 @@ impl PostgresStore {
         self.breaker.connect(self.pool.begin()).await
     }
 
-    /// The write half of an admission: facts read and call written under the
-    /// account's lock, so the limits are exact.
-    async fn admit_locked(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
-        let mut tx = self.begin().await?;
-        admission::lock_account(&mut tx, request.caller.account_id).await?;
-        let outcome = match admission::decide_on(&mut tx, request).await? {
-            Decided::Answered(outcome) => *outcome,
-            Decided::Admit(counts) => admission::admit(&mut tx, request, counts).await?,
-        };
-        tx.commit().await?;
-        Ok(outcome)
+    /// Decides on a snapshot and, for an `Admit`, writes the call with
+    /// `kepler_admit`, which checks the decision again under the account's lock;
+    /// decides again when the facts changed in between. `first` is a decision
+    /// already made (authenticating reads the facts with the key).
+    async fn decide_and_admit(
+        &self,
+        request: &AdmissionRequest,
+        mut first: Option<Decided>,
+    ) -> Result<AdmissionOutcome> {
+        let mut conn = self.acquire().await?;
+        for _ in 0..ADMIT_ATTEMPTS {
+            // An answer read without the lock (a fresh record, a limit already
+            // reached, a job in flight) stays true for this `now`: records and
+            // cost-log rows are only ever added. Only `Admit` needs the lock.
+            let decided = match first.take() {
+                Some(decided) => decided,
+                None => admission::decide_on(&mut conn, request).await?,
+            };
+            let seen = match decided {
+                Decided::Answered(outcome) => return Ok(*outcome),
+                Decided::Admit(seen) => seen,
+            };
+            if let Some(outcome) = admission::admit(&mut conn, request, seen).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the facts of {} kept changing under this admission; try again",
+            request.domain.as_str()
+        )))
     }
 
     /// A transaction that sees one snapshot throughout and writes nothing.
@@ -244,25 +288,8 @@ impl Store for PostgresStore {
     }
 
     async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
-        self.breaker.watch(
-            async {
-                // Most requests are answered without writing (a fresh record, a
-                // limit already reached, a job in flight): decide those on one
-                // statement's snapshot, without the account's lock. Such an answer
-                // stays true for this `now`: records and cost-log rows are only ever
-                // added. Only `Admit` needs the lock.
-                {
-                    let mut conn = self.acquire().await?;
-                    if let Decided::Answered(outcome) =
-                        admission::decide_on(&mut conn, request).await?
-                    {
-                        return Ok(*outcome);
-                    }
-                }
-                self.admit_locked(request).await
-            }
-            .await,
-        )
+        self.breaker
+            .watch(async { self.decide_and_admit(request, None).await }.await)
     }
 
     async fn authenticate_and_admit(
@@ -273,7 +300,7 @@ impl Store for PostgresStore {
         self.breaker.watch(
             async {
                 // The key and the facts in one statement (one round trip), as in `admit`.
-                let caller = {
+                let (caller, seen) = {
                     let mut conn = self.acquire().await?;
                     match admission::authenticate_and_decide(&mut conn, presented_key, ask).await? {
                         None => return Ok(None),
@@ -281,10 +308,12 @@ impl Store for PostgresStore {
                         Some((caller, Some(Decided::Answered(outcome)))) => {
                             return Ok(Some((caller, Some(*outcome))));
                         }
-                        Some((caller, Some(Decided::Admit(_)))) => caller,
+                        Some((caller, Some(admit @ Decided::Admit(_)))) => (caller, admit),
                     }
                 };
-                let outcome = self.admit_locked(&ask.request(&caller)).await?;
+                let outcome = self
+                    .decide_and_admit(&ask.request(&caller), Some(seen))
+                    .await?;
                 Ok(Some((caller, Some(outcome))))
             }
             .await,
