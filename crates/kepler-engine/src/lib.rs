@@ -111,13 +111,16 @@ impl Engine {
         // policy through vetted addresses), so they start beside the apex
         // look-up; the areas that connect to the domain wait for its vetting.
         // A refused run drops them all.
-        let dns_area = bounded(limit, CategoryId::Dns, async {
+        // Each area is boxed so that its state is freed when it finishes rather
+        // than held inline until the slowest area is done (memory with many runs
+        // in flight, issue 6).
+        let dns_area = Box::pin(bounded(limit, CategoryId::Dns, async {
             dns::score(&dns::probe(net, domain, apex.clone()).await)
-        });
-        let mail_area = bounded(limit, CategoryId::Email, async {
+        }));
+        let mail_area = Box::pin(bounded(limit, CategoryId::Email, async {
             let fetch_limit = limit.mul_f32(0.75);
             mail::score(&mail::probe(&**net, self.policy_source(), domain, fetch_limit).await)
-        });
+        }));
         let vetted_areas = async {
             let found = apex.clone().await;
             let addrs = admit(&found, self.inner.settings.allow_private_targets).inspect_err(|reason| {
@@ -154,7 +157,8 @@ impl Engine {
         let settings = &self.inner.settings;
         let limit = settings.probe_timeout;
         let fetcher = &self.inner.fetcher;
-        let tls_area = async {
+        // Boxed for the reason given in `score`.
+        let tls_area = Box::pin(async {
             match tokio::time::timeout(
                 limit,
                 tls::probe(domain, addrs, settings.https_port, self.roots(), limit),
@@ -164,15 +168,15 @@ impl Engine {
                 Ok(evidence) => tls::score(&evidence),
                 Err(_) => (model::timed_out(CategoryId::Tls, limit), Vec::new()),
             }
-        };
-        let web_area = bounded(limit, CategoryId::HttpHeaders, async {
-            web::score(&web::probe(fetcher, domain).await)
         });
-        let hygiene_area = bounded(limit, CategoryId::Hygiene, async {
+        let web_area = Box::pin(bounded(limit, CategoryId::HttpHeaders, async {
+            web::score(&web::probe(fetcher, domain).await)
+        }));
+        let hygiene_area = Box::pin(bounded(limit, CategoryId::Hygiene, async {
             hygiene::score(
                 &hygiene::probe(fetcher, domain, settings.rdap_base_url.as_deref()).await,
             )
-        });
+        }));
         let ((tls_category, caps), web_category, hygiene_category) =
             tokio::join!(tls_area, web_area, hygiene_area);
         (vec![tls_category, web_category, hygiene_category], caps)
