@@ -334,7 +334,7 @@ fn sql_limit(limit: u64) -> i64 {
 }
 
 /// Carries out an `Admit` decided on `seen`, in one call that commits on its own
-/// (`kepler_admit`, migration 20261130000200): under the account's lock it checks
+/// (`kepler_admit`, migration 20261129000800): under the account's lock it checks
 /// that the decision still holds, then writes the run (shared per domain), the job
 /// and the cost-log row. `None` when the facts changed so that the decision must
 /// be made again; returns the outcome with the usage after the call otherwise.

@@ -25,7 +25,7 @@ use crate::{ClaimedRun, QueueStats, Result, RunEnding, Settled, StoreError};
 
 /// The channel told when a run becomes claimable. The payload is the schema the
 /// queue lives in, so stores of different schemas in one database ignore each other.
-/// `kepler_admit` (migration 20261130000200) notifies the same channel.
+/// `kepler_admit` (migration 20261129000800) notifies the same channel.
 pub(super) const CHANNEL: &str = "kepler_runs";
 
 /// Tells listening workers, at commit, that a run became claimable.
