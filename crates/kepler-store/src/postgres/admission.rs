@@ -255,7 +255,7 @@ pub(super) async fn decide_on(
 }
 
 /// Authenticates `presented` and, for a live key, decides on `ask` in the same
-/// statement (a snapshot: `Admit` is decided again under the account's lock).
+/// statement (a snapshot: [`admit`] checks an `Admit` again under the account's lock).
 /// `None` when the key is unknown or revoked.
 pub(super) async fn authenticate_and_decide(
     conn: &mut PgConnection,
