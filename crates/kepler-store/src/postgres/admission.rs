@@ -328,6 +328,41 @@ async fn decide_from(
     })))
 }
 
+/// How often an admission decides again when its facts changed before its lock.
+/// Other admissions only raise the counts, which `kepler_admit` compares with
+/// the limits themselves, so a retry needs a new job in flight or a new record.
+const ADMIT_ATTEMPTS: usize = 5;
+
+/// Answers a decision made on a snapshot; an `Admit` is written by [`admit`],
+/// which checks it again under the account's lock, and decided again when the
+/// facts changed in between. An answer read without the lock (a fresh record, a
+/// limit already reached, a job in flight) stays true for this `now`: records and
+/// cost-log rows are only ever added.
+pub(super) async fn carry_out(
+    conn: &mut PgConnection,
+    request: &AdmissionRequest,
+    mut decided: Decided,
+) -> Result<AdmissionOutcome> {
+    let mut attempts = 0;
+    loop {
+        let seen = match decided {
+            Decided::Answered(outcome) => return Ok(*outcome),
+            Decided::Admit(seen) => seen,
+        };
+        if let Some(outcome) = admit(conn, request, seen).await? {
+            return Ok(outcome);
+        }
+        attempts += 1;
+        if attempts == ADMIT_ATTEMPTS {
+            return Err(StoreError::Unavailable(format!(
+                "the facts of {} kept changing under this admission; try again",
+                request.domain.as_str()
+            )));
+        }
+        decided = decide_on(conn, request).await?;
+    }
+}
+
 /// The limit a window's count must stay under, as `kepler_admit` compares it.
 fn sql_limit(limit: u64) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -338,7 +373,7 @@ fn sql_limit(limit: u64) -> i64 {
 /// that the decision still holds, then writes the run (shared per domain), the job
 /// and the cost-log row. `None` when the facts changed so that the decision must
 /// be made again; returns the outcome with the usage after the call otherwise.
-pub(super) async fn admit(
+async fn admit(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
     seen: Seen,

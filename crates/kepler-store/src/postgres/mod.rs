@@ -29,7 +29,6 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
-use self::admission::Decided;
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, RunEnding, Settled, Store, StoreError,
@@ -47,11 +46,6 @@ pub struct PostgresStore {
     breaker: breaker::Breaker,
     wakeups: wakeups::Wakeups,
 }
-
-/// How often an admission decides again when its facts changed before its lock.
-/// Other admissions only raise the counts, which `kepler_admit` compares with
-/// the limits themselves, so a retry needs a new job in flight or a new record.
-const ADMIT_ATTEMPTS: usize = 5;
 
 /// A connection idle for longer than this is pinged before it is handed out.
 const TRUSTED_IDLE: Duration = Duration::from_secs(1);
@@ -107,38 +101,6 @@ impl PostgresStore {
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.breaker.connect(self.pool.begin()).await
-    }
-
-    /// Decides on a snapshot and, for an `Admit`, writes the call with
-    /// `kepler_admit`, which checks the decision again under the account's lock;
-    /// decides again when the facts changed in between. `first` is a decision
-    /// already made (authenticating reads the facts with the key).
-    async fn decide_and_admit(
-        &self,
-        request: &AdmissionRequest,
-        mut first: Option<Decided>,
-    ) -> Result<AdmissionOutcome> {
-        let mut conn = self.acquire().await?;
-        for _ in 0..ADMIT_ATTEMPTS {
-            // An answer read without the lock (a fresh record, a limit already
-            // reached, a job in flight) stays true for this `now`: records and
-            // cost-log rows are only ever added. Only `Admit` needs the lock.
-            let decided = match first.take() {
-                Some(decided) => decided,
-                None => admission::decide_on(&mut conn, request).await?,
-            };
-            let seen = match decided {
-                Decided::Answered(outcome) => return Ok(*outcome),
-                Decided::Admit(seen) => seen,
-            };
-            if let Some(outcome) = admission::admit(&mut conn, request, seen).await? {
-                return Ok(outcome);
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "the facts of {} kept changing under this admission; try again",
-            request.domain.as_str()
-        )))
     }
 
     /// A transaction that sees one snapshot throughout and writes nothing.
@@ -288,8 +250,14 @@ impl Store for PostgresStore {
     }
 
     async fn admit(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
-        self.breaker
-            .watch(async { self.decide_and_admit(request, None).await }.await)
+        self.breaker.watch(
+            async {
+                let mut conn = self.acquire().await?;
+                let decided = admission::decide_on(&mut conn, request).await?;
+                admission::carry_out(&mut conn, request, decided).await
+            }
+            .await,
+        )
     }
 
     async fn authenticate_and_admit(
@@ -300,20 +268,17 @@ impl Store for PostgresStore {
         self.breaker.watch(
             async {
                 // The key and the facts in one statement (one round trip), as in `admit`.
-                let (caller, seen) = {
-                    let mut conn = self.acquire().await?;
-                    match admission::authenticate_and_decide(&mut conn, presented_key, ask).await? {
-                        None => return Ok(None),
-                        Some((caller, None)) => return Ok(Some((caller, None))),
-                        Some((caller, Some(Decided::Answered(outcome)))) => {
-                            return Ok(Some((caller, Some(*outcome))));
-                        }
-                        Some((caller, Some(admit @ Decided::Admit(_)))) => (caller, admit),
-                    }
+                let mut conn = self.acquire().await?;
+                let Some((caller, decided)) =
+                    admission::authenticate_and_decide(&mut conn, presented_key, ask).await?
+                else {
+                    return Ok(None);
                 };
-                let outcome = self
-                    .decide_and_admit(&ask.request(&caller), Some(seen))
-                    .await?;
+                let Some(decided) = decided else {
+                    return Ok(Some((caller, None)));
+                };
+                let outcome =
+                    admission::carry_out(&mut conn, &ask.request(&caller), decided).await?;
                 Ok(Some((caller, Some(outcome))))
             }
             .await,
