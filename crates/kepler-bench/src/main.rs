@@ -124,6 +124,11 @@ struct QueueArgs {
     /// Worker concurrency of both queues while draining.
     #[arg(long, default_value_t = 10)]
     concurrency: usize,
+    /// Rounds, each measuring both queues, in alternating order (Kepler then
+    /// graphile-worker, then the other way round), so that the machine's drift
+    /// during the run falls on both alike.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Where graphile-worker is installed (`npm ci` there) with its bench script.
     #[arg(long, default_value = "bench/graphile")]
     graphile_dir: PathBuf,

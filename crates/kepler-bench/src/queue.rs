@@ -25,20 +25,40 @@ use tokio_util::sync::CancellationToken;
 
 use crate::QueueArgs;
 
-/// One queue's figures. Times are wall clock.
-#[derive(Debug, Clone)]
-pub struct Side {
+/// One queue's drain of the bulk-inserted jobs in one round. Times are wall clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
     pub startup: Duration,
     pub drain: Duration,
-    /// Enqueue → start, sorted.
+}
+
+impl Drain {
+    /// The drain time with the start-up time subtracted, as the perf test does.
+    fn busy(&self) -> Duration {
+        self.drain.saturating_sub(self.startup)
+    }
+
+    pub fn jobs_per_sec(&self, jobs: u32) -> f64 {
+        f64::from(jobs) / self.busy().as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+/// One queue's figures over every round.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    /// One per round, in order.
+    pub drains: Vec<Drain>,
+    /// Enqueue → start of every round, sorted.
     pub latencies: Vec<Duration>,
 }
 
 impl Side {
-    /// Jobs per second with the start-up time subtracted, as the perf test does.
+    /// Jobs per second over all rounds: every round's jobs over every round's
+    /// busy time.
     pub fn jobs_per_sec(&self, jobs: u32) -> f64 {
-        let busy = self.drain.saturating_sub(self.startup).as_secs_f64();
-        f64::from(jobs) / busy.max(f64::EPSILON)
+        let busy: Duration = self.drains.iter().map(Drain::busy).sum();
+        let total = f64::from(jobs) * self.drains.len() as f64;
+        total / busy.as_secs_f64().max(f64::EPSILON)
     }
 
     pub fn percentile(&self, p: f64) -> Duration {
@@ -50,6 +70,18 @@ impl Side {
             .copied()
             .unwrap_or_default()
     }
+
+    fn add(&mut self, round: Round) {
+        self.drains.push(round.drain);
+        self.latencies.extend(round.latencies);
+        self.latencies.sort();
+    }
+}
+
+/// What one queue's turn in one round measured.
+struct Round {
+    drain: Drain,
+    latencies: Vec<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,17 +89,36 @@ pub struct QueueResult {
     pub jobs: u32,
     pub samples: u32,
     pub concurrency: usize,
+    pub rounds: u32,
     pub kepler: Side,
     pub graphile: Side,
 }
 
+/// Every round measures both queues; the order alternates (Kepler first in
+/// even rounds, graphile-worker first in odd ones), so a machine getting
+/// busier or quieter during the run does not favour either.
 pub async fn run(args: &QueueArgs) -> anyhow::Result<QueueResult> {
-    let kepler = measure(Queue::Kepler, args).await?;
-    let graphile = measure(Queue::Graphile, args).await?;
+    let mut kepler = Side::default();
+    let mut graphile = Side::default();
+    for round in 0..args.rounds {
+        let order = if round % 2 == 0 {
+            [Queue::Kepler, Queue::Graphile]
+        } else {
+            [Queue::Graphile, Queue::Kepler]
+        };
+        for queue in order {
+            let measured = measure(queue, args).await?;
+            match queue {
+                Queue::Kepler => kepler.add(measured),
+                Queue::Graphile => graphile.add(measured),
+            }
+        }
+    }
     Ok(QueueResult {
         jobs: args.jobs,
         samples: args.samples,
         concurrency: args.concurrency,
+        rounds: args.rounds,
         kepler,
         graphile,
     })
@@ -81,7 +132,7 @@ enum Queue {
 }
 
 /// One queue's side, in a fresh database of its own dropped afterwards.
-async fn measure(queue: Queue, args: &QueueArgs) -> anyhow::Result<Side> {
+async fn measure(queue: Queue, args: &QueueArgs) -> anyhow::Result<Round> {
     let (name, database) = match queue {
         Queue::Kepler => ("kepler", "kepler_bench_queue"),
         Queue::Graphile => ("graphile-worker", "kepler_bench_graphile"),
@@ -92,12 +143,15 @@ async fn measure(queue: Queue, args: &QueueArgs) -> anyhow::Result<Side> {
         Queue::Graphile => graphile_side(&db.url, args).await,
     };
     db.drop().await?;
-    let side = side?;
+    let round = side?;
     eprintln!(
-        "queue: {name} drained {} jobs in {:?} (start-up {:?})",
-        args.jobs, side.drain, side.startup
+        "queue: {name} drained {} jobs in {:?} (start-up {:?}): {:.0} jobs/s",
+        args.jobs,
+        round.drain.drain,
+        round.drain.startup,
+        round.drain.jobs_per_sec(args.jobs)
     );
-    Ok(side)
+    Ok(round)
 }
 
 /// A database of its own for one side, dropped afterwards.
@@ -292,7 +346,7 @@ async fn timed_drain(
     Ok(took)
 }
 
-async fn kepler_side(url: &str, args: &QueueArgs) -> anyhow::Result<Side> {
+async fn kepler_side(url: &str, args: &QueueArgs) -> anyhow::Result<Round> {
     let store = kepler_store::open(&DatabaseSettings {
         url: url.to_owned(),
         ..DatabaseSettings::default()
@@ -317,9 +371,8 @@ async fn kepler_side(url: &str, args: &QueueArgs) -> anyhow::Result<Side> {
     let latencies = kepler_latencies(url, store.as_ref(), &caller, args.samples).await?;
     store.close().await;
     conn.close().await?;
-    Ok(Side {
-        startup,
-        drain,
+    Ok(Round {
+        drain: Drain { startup, drain },
         latencies,
     })
 }
@@ -376,7 +429,7 @@ async fn kepler_latencies(
 }
 
 /// Runs `bench/graphile/queue.js` (graphile-worker installed by `npm ci`).
-async fn graphile_side(url: &str, args: &QueueArgs) -> anyhow::Result<Side> {
+async fn graphile_side(url: &str, args: &QueueArgs) -> anyhow::Result<Round> {
     let script = args.graphile_dir.join("queue.js");
     anyhow::ensure!(
         Path::new(&args.graphile_dir)
@@ -414,9 +467,11 @@ async fn graphile_side(url: &str, args: &QueueArgs) -> anyhow::Result<Side> {
         .map(millis)
         .collect::<anyhow::Result<Vec<_>>>()?;
     latencies.sort();
-    Ok(Side {
-        startup: millis(&v["startup_ms"])?,
-        drain: millis(&v["drain_ms"])?,
+    Ok(Round {
+        drain: Drain {
+            startup: millis(&v["startup_ms"])?,
+            drain: millis(&v["drain_ms"])?,
+        },
         latencies,
     })
 }

@@ -256,7 +256,11 @@ pub fn queue_section(r: &crate::queue::QueueResult) -> String {
          worker process (concurrency {c}, a pool of {c} + 1 connections) drains them.\n\
          *Start-up* is the same process draining a one-job queue; it is subtracted\n\
          from the drain time, as the perf test does. Then {samples} sequential\n\
-         enqueue → start samples (after 100 warm-up ones) at concurrency 1.\n\n\
+         enqueue → start samples (after 100 warm-up ones) at concurrency 1.\n\
+         Both queues are measured {rounds} times, in alternating order (Kepler\n\
+         first, then graphile-worker first, …), so that the machine getting busier\n\
+         or quieter during the run falls on both alike; *jobs/s* is every round's\n\
+         jobs over every round's drain time, the latencies are every round's samples.\n\n\
          - **Kepler**: the production worker loop (`kepler_server::worker::run_pool`)\n  \
          on the production PostgreSQL store: every job is claimed, leased and\n  \
          completed (a record stored, the run and its job settled) by the same\n  \
@@ -269,16 +273,36 @@ pub fn queue_section(r: &crate::queue::QueueResult) -> String {
         jobs = r.jobs,
         c = r.concurrency,
         samples = r.samples,
+        rounds = r.rounds,
         ver = graphile_version(),
     );
-    out += "| queue | start-up | drain | jobs/s | p50 | p95 | p99 | max |\n\
-            |---|---|---|---|---|---|---|---|\n";
-    for (name, side) in [("Kepler", &r.kepler), ("graphile-worker", &r.graphile)] {
+    out += "| round | measured first | Kepler jobs/s | graphile-worker jobs/s | ratio |\n\
+            |---|---|---|---|---|\n";
+    for (round, (kepler, graphile)) in r.kepler.drains.iter().zip(&r.graphile.drains).enumerate() {
+        let first = if round % 2 == 0 {
+            "Kepler"
+        } else {
+            "graphile-worker"
+        };
+        let (k, g) = (kepler.jobs_per_sec(r.jobs), graphile.jobs_per_sec(r.jobs));
         let _ = writeln!(
             out,
-            "| {name} | {} | {:.2} s | {:.0} | {} | {} | {} | {} |",
-            ms(side.startup),
-            side.drain.as_secs_f64(),
+            "| {} | {first} | {k:.0} | {g:.0} | {:.2} |",
+            round + 1,
+            k / g
+        );
+    }
+    out += "\n| queue | start-up (each round) | drain (each round) | jobs/s | p50 | p95 | p99 | max |\n\
+            |---|---|---|---|---|---|---|---|\n";
+    for (name, side) in [("Kepler", &r.kepler), ("graphile-worker", &r.graphile)] {
+        let each = |f: fn(&crate::queue::Drain) -> String| {
+            side.drains.iter().map(f).collect::<Vec<_>>().join(" / ")
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
+            each(|d| ms(d.startup)),
+            each(|d| format!("{:.2} s", d.drain.as_secs_f64())),
             side.jobs_per_sec(r.jobs),
             ms(side.percentile(50.0)),
             ms(side.percentile(95.0)),
