@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use kepler_core::admission::{Decision, WindowUsage};
 use kepler_core::config::DatabaseSettings;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 mod error;
 pub mod keys;
 mod postgres;
+mod served;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -143,37 +145,38 @@ pub struct UsageSnapshot {
 
 /// A stored record's JSON exactly as the API serves it (`cached: true`),
 /// encoded once when the record was stored: a cached hit sends this text
-/// without parsing and re-encoding the record.
+/// without parsing and re-encoding the record. Cloning shares the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServedRecord(String);
+pub struct ServedRecord(Bytes);
 
 impl ServedRecord {
-    /// The record as JSON text.
-    pub fn as_str(&self) -> &str {
+    /// The record as JSON text (UTF-8).
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
-    pub fn into_string(self) -> String {
+    /// The JSON text, shared rather than copied (a response body takes it as is).
+    pub fn into_bytes(self) -> Bytes {
         self.0
     }
 
     /// The record itself.
     pub fn parse(&self) -> Result<ScoreRecord> {
-        Ok(serde_json::from_str(&self.0)?)
+        Ok(serde_json::from_slice(&self.0)?)
     }
 
     /// Text a store read back from its `served` column.
     pub(crate) fn from_stored(text: String) -> Self {
-        Self(text)
+        Self(Bytes::from(text))
     }
 
-    /// A record as it is served from storage.
-    pub(crate) fn encode(record: &ScoreRecord) -> Result<Self> {
+    /// The text a record is stored with in the `served` column.
+    pub(crate) fn encode(record: &ScoreRecord) -> Result<String> {
         let served = ScoreRecord {
             cached: true,
             ..record.clone()
         };
-        Ok(Self(serde_json::to_string(&served)?))
+        Ok(serde_json::to_string(&served)?)
     }
 }
 

@@ -102,7 +102,7 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<(Domain, bool), 
 
 pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_string(body) {
-        Ok(text) => json_text_response(status, text),
+        Ok(text) => json_text_response(status, Bytes::from(text)),
         Err(e) => ApiError::new(
             ErrorCode::InternalError,
             format!("could not encode the response: {e}"),
@@ -112,9 +112,9 @@ pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Respon
 }
 
 /// A response whose body is JSON text already encoded (a stored record is sent as stored).
-fn json_text_response(status: StatusCode, text: String) -> Response {
-    // Shared, not copied, between the body and the copy kept for replay.
-    let text = Bytes::from(text);
+fn json_text_response(status: StatusCode, text: Bytes) -> Response {
+    // Shared, not copied, between the body and the copy kept for replay (and,
+    // for a stored record, the store's copy of its text).
     let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -361,7 +361,7 @@ fn respond(
                     "the store served no record for a fresh decision",
                 )
             })?;
-            json_text_response(StatusCode::OK, record.into_string())
+            json_text_response(StatusCode::OK, record.into_bytes())
         }
         Decision::ExistingJob(_) | Decision::Admit => {
             let admitted = outcome.decision == Decision::Admit;

@@ -23,13 +23,13 @@ use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::accounts;
+use crate::served::{Held, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
 };
 use crate::{
-    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, ServedRecord, StoreError,
-    UsageSnapshot, keys,
+    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, StoreError, UsageSnapshot, keys,
 };
 
 // Every statement is a network round trip, so the facts are read in one: the
@@ -40,7 +40,9 @@ use crate::{
 //
 // Binds: $1 domain, $2 account (or, authenticating, the key's hash), $3 month
 // start, $4 key-window start, $5 its first whole hour, $6 account-window start,
-// $7 its first whole hour, $8 key (not bound when authenticating).
+// $7 its first whole hour, $8 key (not bound when authenticating), then the id
+// of the domain's record this process holds (crate::served): $9, or $8 when
+// authenticating.
 
 /// The window figures as columns, for an account and a key given as SQL
 /// expressions: binds, or the columns of the key row being authenticated.
@@ -57,16 +59,20 @@ fn window_columns(account: &str, key: &str) -> String {
     )
 }
 
-/// The admission facts beyond the windows, for an account given as an SQL expression.
-fn fact_columns(account: &str) -> String {
+/// The admission facts beyond the windows, for an account given as an SQL
+/// expression. The newest record's text is sent only when it is not the one
+/// this process holds (`held`, a bind): the lateral row carries the column
+/// still toasted, and a `CASE` branch not taken never reads it.
+fn fact_columns(account: &str, held: &str) -> String {
     format!(
-        "r.scored_at AS record_at, r.served AS record_served, \
+        "r.scored_at AS record_at, r.record_id AS record_id, \
+         CASE WHEN r.record_id = {held} THEN NULL ELSE r.served END AS record_served, \
          (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = $1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job"
     )
 }
 
 // `served` is derived from `body` for a row an older release wrote (see the migration).
-const NEWEST_RECORD: &str = "LEFT JOIN LATERAL (SELECT scored_at, COALESCE(served, jsonb_set(body, '{cached}', 'true')::text) AS served \
+const NEWEST_RECORD: &str = "LEFT JOIN LATERAL (SELECT scored_at, record_id, COALESCE(served, jsonb_set(body, '{cached}', 'true')::text) AS served \
      FROM records WHERE domain = $1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON TRUE";
 
 // Assembled once, not on every request. The usage statement names $1 so that
@@ -82,7 +88,7 @@ static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, {} FROM (SELECT 1) AS one {NEWEST_RECORD}",
         window_columns("$2", "$8"),
-        fact_columns("$2")
+        fact_columns("$2", "$9")
     )
 });
 
@@ -93,7 +99,7 @@ static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
          FROM api_keys k JOIN accounts a ON a.account_id = k.account_id {NEWEST_RECORD} \
          WHERE k.key_hash = $2",
         window_columns("k.account_id", "k.key_id"),
-        fact_columns("k.account_id")
+        fact_columns("k.account_id", "$8")
     )
 });
 
@@ -241,7 +247,9 @@ pub(super) struct Seen {
 pub(super) async fn decide_on(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
+    served: &ServedCache,
 ) -> Result<Decided> {
+    let held = served.held(request.domain.as_str());
     let row = binds(
         sqlx::query(FACTS_SQL.as_str()),
         request.domain.as_str(),
@@ -249,9 +257,10 @@ pub(super) async fn decide_on(
         request.now,
     )
     .bind(request.caller.key_id)
+    .bind(held.as_ref().map(|h| h.record_id))
     .fetch_one(&mut *conn)
     .await?;
-    decide_from(conn, request, &row).await
+    decide_from(conn, request, &row, served, held.as_ref()).await
 }
 
 /// Authenticates `presented` and, for a live key, decides on `ask` in the same
@@ -261,17 +270,20 @@ pub(super) async fn authenticate_and_decide(
     conn: &mut PgConnection,
     presented: &str,
     ask: &Ask<'_>,
+    served: &ServedCache,
 ) -> Result<Option<(Caller, Option<Decided>)>> {
     let presented = keys::inspect(presented);
     if !presented.well_formed {
         return Ok(None);
     }
+    let held = served.held(ask.domain.as_str());
     let row = binds(
         sqlx::query(AUTH_FACTS_SQL.as_str()),
         ask.domain.as_str(),
         presented.hash.clone(),
         ask.now,
     )
+    .bind(held.as_ref().map(|h| h.record_id))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -281,7 +293,7 @@ pub(super) async fn authenticate_and_decide(
     if caller.sandbox {
         return Ok(Some((caller, None)));
     }
-    let decided = decide_from(conn, &ask.request(&caller), &row).await?;
+    let decided = decide_from(conn, &ask.request(&caller), &row, served, held.as_ref()).await?;
     Ok(Some((caller, Some(decided))))
 }
 
@@ -289,6 +301,8 @@ async fn decide_from(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
     row: &PgRow,
+    served: &ServedCache,
+    held: Option<&Held>,
 ) -> Result<Decided> {
     let counts = read_counts(row)?;
     let record_at: Option<i64> = row.try_get("record_at")?;
@@ -309,8 +323,13 @@ async fn decide_from(
     let (record, job) = match decision {
         Decision::Admit => return Ok(Decided::Admit(Seen { counts, record_at })),
         Decision::ServeFresh => {
-            let served: Option<String> = row.try_get("record_served")?;
-            (served.map(ServedRecord::from_stored), None)
+            let record_id: Option<i64> = row.try_get("record_id")?;
+            let sent: Option<String> = row.try_get("record_served")?;
+            let record = match record_id {
+                Some(id) => served.resolve(request.domain.as_str(), held, id, sent),
+                None => None,
+            };
+            (record, None)
         }
         Decision::ExistingJob(job_id) => (
             None,
@@ -342,6 +361,7 @@ pub(super) async fn carry_out(
     conn: &mut PgConnection,
     request: &AdmissionRequest,
     mut decided: Decided,
+    served: &ServedCache,
 ) -> Result<AdmissionOutcome> {
     let mut attempts = 0;
     loop {
@@ -359,7 +379,7 @@ pub(super) async fn carry_out(
                 request.domain.as_str()
             )));
         }
-        decided = decide_on(conn, request).await?;
+        decided = decide_on(conn, request, served).await?;
     }
 }
 

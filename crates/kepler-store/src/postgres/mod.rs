@@ -29,6 +29,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
+use crate::served::ServedCache;
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, RunEnding, Settled, Store, StoreError,
@@ -45,6 +46,7 @@ pub struct PostgresStore {
     acquire_timeout: Duration,
     breaker: breaker::Breaker,
     wakeups: wakeups::Wakeups,
+    served: ServedCache,
 }
 
 /// A connection idle for longer than this is pinged before it is handed out.
@@ -91,6 +93,7 @@ impl PostgresStore {
             options,
             acquire_timeout: settings.acquire_timeout,
             wakeups: wakeups::Wakeups::new(listener_pool),
+            served: ServedCache::default(),
         })
     }
 
@@ -253,8 +256,8 @@ impl Store for PostgresStore {
         self.breaker.watch(
             async {
                 let mut conn = self.acquire().await?;
-                let decided = admission::decide_on(&mut conn, request).await?;
-                admission::carry_out(&mut conn, request, decided).await
+                let decided = admission::decide_on(&mut conn, request, &self.served).await?;
+                admission::carry_out(&mut conn, request, decided, &self.served).await
             }
             .await,
         )
@@ -270,7 +273,8 @@ impl Store for PostgresStore {
                 // The key and the facts in one statement (one round trip), as in `admit`.
                 let mut conn = self.acquire().await?;
                 let Some((caller, decided)) =
-                    admission::authenticate_and_decide(&mut conn, presented_key, ask).await?
+                    admission::authenticate_and_decide(&mut conn, presented_key, ask, &self.served)
+                        .await?
                 else {
                     return Ok(None);
                 };
@@ -278,7 +282,8 @@ impl Store for PostgresStore {
                     return Ok(Some((caller, None)));
                 };
                 let outcome =
-                    admission::carry_out(&mut conn, &ask.request(&caller), decided).await?;
+                    admission::carry_out(&mut conn, &ask.request(&caller), decided, &self.served)
+                        .await?;
                 Ok(Some((caller, Some(outcome))))
             }
             .await,

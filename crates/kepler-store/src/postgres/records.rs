@@ -27,7 +27,8 @@ pub(super) async fn latest(conn: &mut PgConnection, domain: &str) -> Result<Opti
 pub(super) struct StoredRecord {
     pub(super) record: ScoreRecord,
     pub(super) score: i32,
-    pub(super) served: ServedRecord,
+    /// The text of the `served` column.
+    pub(super) served: String,
 }
 
 impl StoredRecord {
@@ -62,7 +63,7 @@ pub(super) async fn insert(conn: &mut PgConnection, record: &ScoreRecord) -> Res
     .bind(stored.score)
     .bind(&stored.record.grade)
     .bind(Json(&stored.record))
-    .bind(stored.served.as_str())
+    .bind(&stored.served)
     .execute(conn)
     .await?;
     Ok(stored.record.scored_at)

@@ -12,13 +12,12 @@ use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
 use super::accounts;
+use crate::served::{Held, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
 };
-use crate::{
-    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, ServedRecord, UsageSnapshot, keys,
-};
+use crate::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, UsageSnapshot, keys};
 
 // Every statement is a round trip to the connection's own thread (that is how
 // sqlx drives SQLite), and those hops, not SQLite's work, bound the request rate.
@@ -30,7 +29,8 @@ use crate::{
 //
 // Binds: ?1 domain, ?2 account (or, authenticating, the key's hash), ?3 key,
 // ?4 month start, ?5 key-window start, ?6 its first whole hour, ?7 account-window
-// start, ?8 its first whole hour.
+// start, ?8 its first whole hour, ?9 the id of the domain's record this process
+// holds (crate::served).
 
 /// The window figures as columns, for an account and a key given as SQL
 /// expressions: binds, or the columns of the key row being authenticated.
@@ -50,15 +50,21 @@ fn window_columns(account: &str, key: &str) -> String {
 /// The admission facts beyond the windows, for an account given as an SQL expression.
 fn fact_columns(account: &str) -> String {
     format!(
-        "r.scored_at AS record_at, r.served AS record_served, \
+        "r.scored_at AS record_at, r.record_id AS record_id, \
+         CASE WHEN r.record_id = ?9 THEN NULL \
+           ELSE (SELECT COALESCE(served, json_set(body, '$.cached', json('true'))) FROM records WHERE record_id = r.record_id) \
+         END AS record_served, \
          (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
          (SELECT run_id FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_id, \
          (SELECT status FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_status"
     )
 }
 
-// `served` is derived from `body` for a row an older release wrote (see the migration).
-const NEWEST_RECORD: &str = "LEFT JOIN (SELECT scored_at, COALESCE(served, json_set(body, '$.cached', json('true'))) AS served \
+// The newest record's id and instant, read from the index alone. Its text is
+// read (by `fact_columns`) only when it is not the one this process holds;
+// `served` is derived from `body` for a row an older release wrote (see the
+// migration).
+const NEWEST_RECORD: &str = "LEFT JOIN (SELECT scored_at, record_id \
      FROM records WHERE domain = ?1 ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON 1";
 
 // Assembled once, not on every request.
@@ -244,16 +250,19 @@ pub(super) enum Decided {
 pub(super) async fn decide_on(
     conn: &mut SqliteConnection,
     request: &AdmissionRequest,
+    served: &ServedCache,
 ) -> Result<Decided> {
+    let held = served.held(request.domain.as_str());
     let row = caller_binds(
         sqlx::query(FACTS_SQL.as_str()),
         request.domain.as_str(),
         &request.caller,
         request.now,
     )
+    .bind(held.as_ref().map(|h| h.record_id))
     .fetch_one(&mut *conn)
     .await?;
-    decide_from(conn, request, &row).await
+    decide_from(conn, request, &row, served, held.as_ref()).await
 }
 
 /// Authenticates `presented` and, for a live key, decides on `ask` in the same
@@ -263,11 +272,13 @@ pub(super) async fn authenticate_and_decide(
     conn: &mut SqliteConnection,
     presented: &str,
     ask: &Ask<'_>,
+    served: &ServedCache,
 ) -> Result<Option<(Caller, Option<Decided>)>> {
     let presented = keys::inspect(presented);
     if !presented.well_formed {
         return Ok(None);
     }
+    let held = served.held(ask.domain.as_str());
     let row = binds(
         sqlx::query(AUTH_FACTS_SQL.as_str()),
         ask.domain.as_str(),
@@ -275,6 +286,7 @@ pub(super) async fn authenticate_and_decide(
         String::new(),
         ask.now,
     )
+    .bind(held.as_ref().map(|h| h.record_id))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -285,7 +297,7 @@ pub(super) async fn authenticate_and_decide(
         return Ok(Some((caller, None)));
     }
     let request = ask.request(&caller);
-    let decided = decide_from(conn, &request, &row).await?;
+    let decided = decide_from(conn, &request, &row, served, held.as_ref()).await?;
     Ok(Some((caller, Some(decided))))
 }
 
@@ -293,10 +305,11 @@ async fn decide_from(
     conn: &mut SqliteConnection,
     request: &AdmissionRequest,
     row: &SqliteRow,
+    served: &ServedCache,
+    held: Option<&Held>,
 ) -> Result<Decided> {
     let counts = read_counts(row)?;
     let record_at: Option<i64> = row.try_get("record_at")?;
-    let record_served: Option<String> = row.try_get("record_served")?;
     let in_flight: Option<String> = row.try_get("in_flight_job")?;
     let run_id: Option<String> = row.try_get("run_id")?;
     let run_status: Option<String> = row.try_get("run_status")?;
@@ -328,7 +341,15 @@ async fn decide_from(
             });
             return Ok(Decided::Admit { counts, run });
         }
-        Decision::ServeFresh => (record_served.map(ServedRecord::from_stored), None),
+        Decision::ServeFresh => {
+            let record_id: Option<i64> = row.try_get("record_id")?;
+            let sent: Option<String> = row.try_get("record_served")?;
+            let record = match record_id {
+                Some(id) => served.resolve(request.domain.as_str(), held, id, sent),
+                None => None,
+            };
+            (record, None)
+        }
         Decision::ExistingJob(job_id) => (
             None,
             get_job(&mut *conn, request.caller.account_id, job_id).await?,

@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use self::admission::Decided;
 
+use crate::served::ServedCache;
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
@@ -46,6 +47,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Reads; the same pool as `writer` for an in-memory database.
     reader: SqlitePool,
+    served: ServedCache,
 }
 
 impl SqliteStore {
@@ -75,6 +77,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
+                served: ServedCache::default(),
             });
         }
 
@@ -108,7 +111,11 @@ impl SqliteStore {
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(base)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            served: ServedCache::default(),
+        })
     }
 
     async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
@@ -119,7 +126,7 @@ impl SqliteStore {
     /// write lock, so the limits are exact.
     async fn admit_writing(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
         let mut tx = self.write().await?;
-        let outcome = match admission::decide_on(&mut tx, request).await? {
+        let outcome = match admission::decide_on(&mut tx, request, &self.served).await? {
             Decided::Answered(outcome) => *outcome,
             Decided::Admit { counts, run } => {
                 admission::admit(&mut tx, request, counts, run).await?
@@ -242,7 +249,9 @@ impl Store for SqliteStore {
         // an explicit transaction.
         {
             let mut conn = self.reader.acquire().await?;
-            if let Decided::Answered(outcome) = admission::decide_on(&mut conn, request).await? {
+            if let Decided::Answered(outcome) =
+                admission::decide_on(&mut conn, request, &self.served).await?
+            {
                 return Ok(*outcome);
             }
         }
@@ -257,7 +266,9 @@ impl Store for SqliteStore {
         // The key and the facts in one statement on a read snapshot, as in `admit`.
         let caller = {
             let mut conn = self.reader.acquire().await?;
-            match admission::authenticate_and_decide(&mut conn, presented_key, ask).await? {
+            match admission::authenticate_and_decide(&mut conn, presented_key, ask, &self.served)
+                .await?
+            {
                 None => return Ok(None),
                 Some((caller, None)) => return Ok(Some((caller, None))),
                 Some((caller, Some(Decided::Answered(outcome)))) => {

@@ -46,7 +46,7 @@ pub(super) async fn insert(
     .bind(i64::from(stored.score))
     .bind(&stored.grade)
     .bind(body)
-    .bind(served.into_string())
+    .bind(served)
     .execute(conn)
     .await?;
     Ok(stored.scored_at)

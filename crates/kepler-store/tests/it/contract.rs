@@ -225,6 +225,84 @@ pub async fn a_record_stored_by_an_older_release_is_served_cached(h: Harness) {
     );
 }
 
+pub async fn a_newer_record_from_another_node_replaces_the_one_served(h: Harness) {
+    // Two handles on one database stand in for two nodes. Each keeps the text of
+    // records it served; the one served must still always be the newest.
+    let this = h.store.as_ref();
+    let other = h.backend.reopen().await;
+    let c = client(this, Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    let mut first = record("moving.example", now() - chrono::Duration::days(2));
+    first.score = 41;
+    this.put_record(&first).await.expect("put");
+    for _ in 0..2 {
+        assert_eq!(served_fresh(this, &c.key, "moving.example").await.score, 41);
+        let via_admit = admit(this, &ask(&c.caller, growth, "moving.example", now())).await;
+        assert_eq!(
+            via_admit
+                .record
+                .expect("a record")
+                .parse()
+                .expect("a record")
+                .score,
+            41
+        );
+    }
+
+    let mut newer = record("moving.example", now() - chrono::Duration::days(1));
+    newer.score = 97;
+    other
+        .put_record(&newer)
+        .await
+        .expect("put on the other node");
+    for _ in 0..2 {
+        assert_eq!(
+            served_fresh(this, &c.key, "moving.example").await.score,
+            97,
+            "the newer record, not the held one"
+        );
+        let via_admit = admit(this, &ask(&c.caller, growth, "moving.example", now())).await;
+        let served = via_admit
+            .record
+            .expect("a record")
+            .parse()
+            .expect("a record");
+        assert_eq!(
+            served,
+            kepler_core::ScoreRecord {
+                cached: true,
+                ..newer.clone()
+            }
+        );
+    }
+    assert_eq!(
+        served_fresh(other.as_ref(), &c.key, "moving.example")
+            .await
+            .score,
+        97
+    );
+}
+
+/// The record `authenticate_and_admit` serves fresh for `name` to `key`.
+async fn served_fresh(store: &dyn Store, key: &str, name: &str) -> kepler_core::ScoreRecord {
+    let tiers = kepler_core::TierTable::default();
+    let domain = domain(name);
+    let ask = Ask {
+        domain: &domain,
+        force_fresh: false,
+        now: now(),
+        tiers: &tiers,
+    };
+    let (_, outcome) = store
+        .authenticate_and_admit(key, &ask)
+        .await
+        .expect("call")
+        .expect("a live key");
+    let outcome = outcome.expect("decided");
+    assert_eq!(outcome.decision, Decision::ServeFresh);
+    outcome.record.expect("a record").parse().expect("a record")
+}
+
 pub async fn authenticate_and_admit_is_authenticate_then_admit(h: Harness) {
     let s = h.store.as_ref();
     let c = client(s, Tier::Growth).await;
