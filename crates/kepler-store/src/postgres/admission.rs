@@ -487,8 +487,9 @@ pub(super) async fn get_job(
     job_id: Uuid,
 ) -> Result<Option<Job>> {
     let sql = format!(
-        "SELECT {} FROM jobs WHERE job_id = $1 AND account_id = $2",
-        super::rows::JOB_COLUMNS
+        "SELECT {} FROM {} WHERE j.job_id = $1 AND j.account_id = $2",
+        super::rows::JOB_COLUMNS,
+        super::rows::JOBS_WITH_RUNS
     );
     let row = sqlx::query(&sql)
         .bind(job_id)

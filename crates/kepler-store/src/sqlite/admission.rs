@@ -447,8 +447,9 @@ pub(super) async fn get_job(
     job_id: Uuid,
 ) -> Result<Option<Job>> {
     let sql = format!(
-        "SELECT {} FROM jobs WHERE job_id = ? AND account_id = ?",
-        super::rows::JOB_COLUMNS
+        "SELECT {} FROM {} WHERE j.job_id = ? AND j.account_id = ?",
+        super::rows::JOB_COLUMNS,
+        super::rows::JOBS_WITH_RUNS
     );
     let row = sqlx::query(&sql)
         .bind(job_id.to_string())

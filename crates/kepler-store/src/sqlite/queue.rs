@@ -73,11 +73,6 @@ pub(super) async fn claim(
     .bind(&run_id)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE run_id = ? AND status = 'pending'")
-        .bind(now_ms)
-        .bind(&run_id)
-        .execute(&mut *conn)
-        .await?;
     let attempts: i64 = row.try_get("attempts")?;
     Ok(Some(ClaimedRun {
         run_id: Uuid::parse_str(&run_id)
@@ -109,20 +104,34 @@ pub(super) async fn heartbeat(
     Ok(changed == 1)
 }
 
-/// The run's domain if `worker_id` still holds it. A lease that expired but was
-/// not taken by anyone is still held: no other worker is running the domain.
-async fn held_domain(
+/// A run as its worker holds it: its domain, and its first claim (when the jobs
+/// that waited for it started).
+struct Held {
+    domain: String,
+    first_started_at: Option<i64>,
+}
+
+/// The run if `worker_id` still holds it. A lease that expired but was not
+/// taken by anyone is still held: no other worker is running the domain.
+async fn held_run(
     conn: &mut SqliteConnection,
     run_id: &str,
     worker_id: &str,
-) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT domain FROM runs WHERE run_id = ? AND status = 'running' AND lease_owner = ?",
+) -> Result<Option<Held>> {
+    let row = sqlx::query(
+        "SELECT domain, first_started_at FROM runs WHERE run_id = ? AND status = 'running' AND lease_owner = ?",
     )
     .bind(run_id)
     .bind(worker_id)
     .fetch_optional(conn)
-    .await?)
+    .await?;
+    row.map(|row| {
+        Ok(Held {
+            domain: row.try_get("domain")?,
+            first_started_at: row.try_get("first_started_at")?,
+        })
+    })
+    .transpose()
 }
 
 pub(super) async fn complete(
@@ -133,7 +142,11 @@ pub(super) async fn complete(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let run_id = run_id.to_string();
-    let Some(domain) = held_domain(&mut *conn, &run_id, worker_id).await? else {
+    let Some(Held {
+        domain,
+        first_started_at,
+    }) = held_run(&mut *conn, &run_id, worker_id).await?
+    else {
         return Ok(false);
     };
     if record.domain != domain {
@@ -157,7 +170,7 @@ pub(super) async fn complete(
     )
     .bind(now_ms)
     .bind(scored_at)
-    .bind(now_ms)
+    .bind(first_started_at.unwrap_or(now_ms))
     .bind(&run_id)
     .execute(conn)
     .await?;
@@ -172,9 +185,9 @@ pub(super) async fn fail(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let run_id = run_id.to_string();
-    if held_domain(&mut *conn, &run_id, worker_id).await?.is_none() {
+    let Some(held) = held_run(&mut *conn, &run_id, worker_id).await? else {
         return Ok(false);
-    }
+    };
     let now_ms = to_millis(truncate(now));
     sqlx::query("UPDATE runs SET status = 'failed', finished_at = ?, failure_reason = ?, lease_expires_at = NULL WHERE run_id = ?")
         .bind(now_ms)
@@ -188,7 +201,7 @@ pub(super) async fn fail(
     )
     .bind(now_ms)
     .bind(reason.as_str())
-    .bind(now_ms)
+    .bind(held.first_started_at.unwrap_or(now_ms))
     .bind(&run_id)
     .execute(conn)
     .await?;
@@ -222,12 +235,14 @@ pub(super) async fn release(
 }
 
 pub(super) async fn stats(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<QueueStats> {
-    // Only jobs in flight, each an indexed range of `jobs_by_status`: a scrape
-    // never walks the complete/failed history.
+    // Only jobs in flight, an indexed range of `jobs_by_status`: a scrape never
+    // walks the complete/failed history. A job stored as pending is running while
+    // its run is (see `rows::JOB_COLUMNS`).
     let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'pending') AS pending, \
-                (SELECT COUNT(*) FROM jobs WHERE status = 'running') AS running, \
-                (SELECT MIN(created_at) FROM jobs WHERE status = 'pending') AS oldest",
+        "SELECT COUNT(*) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS pending, \
+                COUNT(*) FILTER (WHERE j.status = 'running' OR r.status = 'running') AS running, \
+                MIN(j.created_at) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS oldest \
+         FROM jobs j JOIN runs r ON r.run_id = j.run_id WHERE j.status IN ('pending', 'running')",
     )
     .fetch_one(conn)
     .await?;
