@@ -88,3 +88,57 @@ impl ServedCache {
             .map(|held| held.served.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(text: &str) -> Option<String> {
+        Some(text.to_owned())
+    }
+
+    #[test]
+    fn only_the_newest_record_is_ever_served_from_what_is_held() {
+        let cache = ServedCache::default();
+        assert!(cache.held("a.example").is_none());
+
+        let first = cache
+            .resolve("a.example", None, 1, sent(r#"{"v":1}"#))
+            .expect("the text sent");
+        let held = cache.held("a.example").expect("kept for the next hit");
+        assert_eq!(held.record_id, 1);
+        assert_eq!(held.served, first);
+
+        // The newest is the held one: the statement sent nothing.
+        assert_eq!(
+            cache.resolve("a.example", Some(&held), 1, None),
+            Some(first.clone())
+        );
+        // A newer record: its text was sent, and it replaces the held one.
+        let newer = cache
+            .resolve("a.example", Some(&held), 2, sent(r#"{"v":2}"#))
+            .expect("the text sent");
+        assert_eq!(newer.as_bytes(), br#"{"v":2}"#);
+        assert_eq!(cache.held("a.example").map(|h| h.record_id), Some(2));
+        // Never the held text for another id, even if nothing was sent.
+        assert_eq!(cache.resolve("a.example", Some(&held), 3, None), None);
+    }
+
+    #[test]
+    fn what_is_held_stays_within_the_byte_budget() {
+        let cache = ServedCache::default();
+        let text = "x".repeat(100 * 1024);
+        let domains: Vec<String> = (0..400).map(|i| format!("d{i}.example")).collect();
+        for (id, domain) in (0..).zip(&domains) {
+            let served = cache.resolve(domain, None, id, Some(text.clone()));
+            assert_eq!(served.map(|s| s.as_bytes().len()), Some(text.len()));
+        }
+        let held: usize = domains
+            .iter()
+            .filter_map(|d| cache.held(d))
+            .map(|h| h.served.as_bytes().len())
+            .sum();
+        assert!(held > 0, "something is held");
+        assert!(held as u64 <= CAPACITY_BYTES, "{held} bytes held");
+    }
+}
