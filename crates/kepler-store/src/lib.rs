@@ -22,6 +22,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 mod error;
+mod jobs;
 pub mod keys;
 mod postgres;
 mod served;

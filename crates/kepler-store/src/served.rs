@@ -65,14 +65,16 @@ impl ServedCache {
 
     /// The newest record's text: the held one when the statement sent none
     /// because the newest is the one held, else the text it sent (kept for the
-    /// next hit). `None` when the statement sent neither, which would be a bug.
+    /// next hit). `None` when there is no record, or when the statement sent
+    /// nothing for a record not held (which would be a bug).
     pub(crate) fn resolve(
         &self,
         domain: &str,
         held: Option<&Held>,
-        newest_id: i64,
+        newest_id: Option<i64>,
         sent: Option<String>,
     ) -> Option<ServedRecord> {
+        let newest_id = newest_id?;
         if let Some(text) = sent {
             let served = ServedRecord::from_stored(text);
             self.held.insert(
@@ -103,7 +105,7 @@ mod tests {
         assert!(cache.held("a.example").is_none());
 
         let first = cache
-            .resolve("a.example", None, 1, sent(r#"{"v":1}"#))
+            .resolve("a.example", None, Some(1), sent(r#"{"v":1}"#))
             .expect("the text sent");
         let held = cache.held("a.example").expect("kept for the next hit");
         assert_eq!(held.record_id, 1);
@@ -111,17 +113,19 @@ mod tests {
 
         // The newest is the held one: the statement sent nothing.
         assert_eq!(
-            cache.resolve("a.example", Some(&held), 1, None),
+            cache.resolve("a.example", Some(&held), Some(1), None),
             Some(first.clone())
         );
         // A newer record: its text was sent, and it replaces the held one.
         let newer = cache
-            .resolve("a.example", Some(&held), 2, sent(r#"{"v":2}"#))
+            .resolve("a.example", Some(&held), Some(2), sent(r#"{"v":2}"#))
             .expect("the text sent");
         assert_eq!(newer.as_bytes(), br#"{"v":2}"#);
         assert_eq!(cache.held("a.example").map(|h| h.record_id), Some(2));
         // Never the held text for another id, even if nothing was sent.
-        assert_eq!(cache.resolve("a.example", Some(&held), 3, None), None);
+        assert_eq!(cache.resolve("a.example", Some(&held), Some(3), None), None);
+        // No record at all.
+        assert_eq!(cache.resolve("b.example", None, None, None), None);
     }
 
     #[test]
@@ -130,7 +134,7 @@ mod tests {
         let text = "x".repeat(100 * 1024);
         let domains: Vec<String> = (0..400).map(|i| format!("d{i}.example")).collect();
         for (id, domain) in (0..).zip(&domains) {
-            let served = cache.resolve(domain, None, id, Some(text.clone()));
+            let served = cache.resolve(domain, None, Some(id), Some(text.clone()));
             assert_eq!(served.map(|s| s.as_bytes().len()), Some(text.len()));
         }
         let held: usize = domains

@@ -323,12 +323,9 @@ async fn decide_from(
     let (record, job) = match decision {
         Decision::Admit => return Ok(Decided::Admit(Seen { counts, record_at })),
         Decision::ServeFresh => {
-            let record_id: Option<i64> = row.try_get("record_id")?;
-            let sent: Option<String> = row.try_get("record_served")?;
-            let record = match record_id {
-                Some(id) => served.resolve(request.domain.as_str(), held, id, sent),
-                None => None,
-            };
+            let newest_id = row.try_get("record_id")?;
+            let sent = row.try_get("record_served")?;
+            let record = served.resolve(request.domain.as_str(), held, newest_id, sent);
             (record, None)
         }
         Decision::ExistingJob(job_id) => (
@@ -488,8 +485,8 @@ pub(super) async fn get_job(
 ) -> Result<Option<Job>> {
     let sql = format!(
         "SELECT {} FROM {} WHERE j.job_id = $1 AND j.account_id = $2",
-        super::rows::JOB_COLUMNS,
-        super::rows::JOBS_WITH_RUNS
+        crate::jobs::JOB_COLUMNS,
+        crate::jobs::JOBS_WITH_RUNS
     );
     let row = sqlx::query(&sql)
         .bind(job_id)

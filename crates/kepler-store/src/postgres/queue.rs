@@ -179,18 +179,13 @@ pub(super) async fn release(conn: &mut PgConnection, run_id: Uuid, worker_id: &s
     Ok(())
 }
 
-/// Jobs in flight by status as the API reports them.
-const STATS_SQL: &str = "SELECT \
-     COUNT(*) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS pending, \
-     COUNT(*) FILTER (WHERE j.status = 'running' OR r.status = 'running') AS running, \
-     MIN(j.created_at) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS oldest \
-     FROM jobs j JOIN runs r ON r.run_id = j.run_id WHERE j.status IN ('pending', 'running')";
-
 pub(super) async fn stats(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<QueueStats> {
     // Only jobs in flight: `jobs_in_flight_by_status` holds only those two states, never the
     // complete/failed history, so a scrape stays cheap however old the store. A job
-    // stored as pending is running while its run is (see `rows::JOB_COLUMNS`).
-    let row = sqlx::query(STATS_SQL).fetch_one(conn).await?;
+    // stored as pending is running while its run is (see `crate::jobs`).
+    let row = sqlx::query(crate::jobs::IN_FLIGHT_COUNTS)
+        .fetch_one(conn)
+        .await?;
     let oldest: Option<i64> = row.try_get("oldest")?;
     let oldest_pending_age = match oldest {
         Some(oldest) => Some(

@@ -40,19 +40,6 @@ pub(super) fn failure_reason(row: &PgRow, column: &str) -> Result<Option<Failure
     .transpose()
 }
 
-/// The columns [`job`] reads, for `SELECT {JOB_COLUMNS} FROM {JOBS_WITH_RUNS}`.
-/// A job that waited for its run stays stored as pending while the run is
-/// under way (a claim writes only the run), so it is read as running, started
-/// at the run's first claim, while its run is running.
-pub(super) const JOB_COLUMNS: &str = "j.job_id, j.account_id, j.domain, \
-     CASE WHEN j.status = 'pending' AND r.status = 'running' THEN 'running' ELSE j.status END AS status, \
-     j.created_at, \
-     COALESCE(j.started_at, CASE WHEN j.status = 'pending' AND r.status = 'running' THEN r.first_started_at END) AS started_at, \
-     j.finished_at, j.scored_at, j.failure_reason";
-
-/// Jobs (`j`) with their runs (`r`), for [`JOB_COLUMNS`].
-pub(super) const JOBS_WITH_RUNS: &str = "jobs j JOIN runs r ON r.run_id = j.run_id";
-
 pub(super) fn job(row: &PgRow) -> Result<Job> {
     Ok(Job {
         job_id: row.try_get("job_id")?,

@@ -342,12 +342,9 @@ async fn decide_from(
             return Ok(Decided::Admit { counts, run });
         }
         Decision::ServeFresh => {
-            let record_id: Option<i64> = row.try_get("record_id")?;
-            let sent: Option<String> = row.try_get("record_served")?;
-            let record = match record_id {
-                Some(id) => served.resolve(request.domain.as_str(), held, id, sent),
-                None => None,
-            };
+            let newest_id = row.try_get("record_id")?;
+            let sent = row.try_get("record_served")?;
+            let record = served.resolve(request.domain.as_str(), held, newest_id, sent);
             (record, None)
         }
         Decision::ExistingJob(job_id) => (
@@ -448,8 +445,8 @@ pub(super) async fn get_job(
 ) -> Result<Option<Job>> {
     let sql = format!(
         "SELECT {} FROM {} WHERE j.job_id = ? AND j.account_id = ?",
-        super::rows::JOB_COLUMNS,
-        super::rows::JOBS_WITH_RUNS
+        crate::jobs::JOB_COLUMNS,
+        crate::jobs::JOBS_WITH_RUNS
     );
     let row = sqlx::query(&sql)
         .bind(job_id.to_string())

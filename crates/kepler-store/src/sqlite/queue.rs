@@ -237,15 +237,10 @@ pub(super) async fn release(
 pub(super) async fn stats(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<QueueStats> {
     // Only jobs in flight, an indexed range of `jobs_by_status`: a scrape never
     // walks the complete/failed history. A job stored as pending is running while
-    // its run is (see `rows::JOB_COLUMNS`).
-    let row = sqlx::query(
-        "SELECT COUNT(*) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS pending, \
-                COUNT(*) FILTER (WHERE j.status = 'running' OR r.status = 'running') AS running, \
-                MIN(j.created_at) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS oldest \
-         FROM jobs j JOIN runs r ON r.run_id = j.run_id WHERE j.status IN ('pending', 'running')",
-    )
-    .fetch_one(conn)
-    .await?;
+    // its run is (see `crate::jobs`).
+    let row = sqlx::query(crate::jobs::IN_FLIGHT_COUNTS)
+        .fetch_one(conn)
+        .await?;
     let oldest: Option<i64> = row.try_get("oldest")?;
     let oldest_pending_age = match oldest {
         Some(oldest) => Some(
