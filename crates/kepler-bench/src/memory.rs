@@ -81,7 +81,30 @@ pub struct MemoryResult {
     pub samples: usize,
 }
 
-pub async fn run(args: &MemoryArgs, kepler: &Path) -> anyhow::Result<MemoryResult> {
+impl MemoryResult {
+    /// The figure the goal is about: the largest resident set seen.
+    pub fn peak_kib(&self) -> u64 {
+        self.peak.rss_kib.max(self.peak.hwm_kib)
+    }
+}
+
+/// Every round of the measurement, in order.
+#[derive(Debug, Clone)]
+pub struct MemoryRounds {
+    pub rounds: Vec<MemoryResult>,
+}
+
+impl MemoryRounds {
+    /// The round whose peak is the median (the lower of the two middle ones
+    /// for an even count).
+    pub fn median(&self) -> Option<&MemoryResult> {
+        let mut by_peak: Vec<&MemoryResult> = self.rounds.iter().collect();
+        by_peak.sort_by_key(|r| r.peak_kib());
+        by_peak.get(by_peak.len().saturating_sub(1) / 2).copied()
+    }
+}
+
+pub async fn run(args: &MemoryArgs, kepler: &Path) -> anyhow::Result<MemoryRounds> {
     anyhow::ensure!(
         kepler.is_file(),
         "{} not found: build it first (cargo build --release -p kepler)",
@@ -95,9 +118,35 @@ pub async fn run(args: &MemoryArgs, kepler: &Path) -> anyhow::Result<MemoryResul
     })
     .await
     .context("starting the test network")?;
-    let result = measure(args, kepler, dir.path(), &net).await;
+    let mut rounds = Vec::new();
+    let mut failure = None;
+    for round in 0..args.memory_rounds {
+        // A fresh store each round: the domains must be cold again.
+        let round_dir = dir.path().join(format!("round{round}"));
+        let measured = match std::fs::create_dir_all(&round_dir) {
+            Ok(()) => measure(args, kepler, &round_dir, &net).await,
+            Err(e) => Err(anyhow::Error::new(e).context("creating a round's directory")),
+        };
+        match measured {
+            Ok(result) => {
+                eprintln!(
+                    "memory: round {}: peak {:.1} MiB",
+                    round + 1,
+                    mib(result.peak_kib())
+                );
+                rounds.push(result);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
     net.shutdown().await;
-    result
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(MemoryRounds { rounds }),
+    }
 }
 
 async fn measure(

@@ -430,11 +430,15 @@ pub fn peers_section(args: &crate::PeersArgs, outcome: &crate::peers::PeersOutco
 }
 
 pub fn memory_section(
-    r: &crate::memory::MemoryResult,
+    rounds: &crate::memory::MemoryRounds,
     http_results: &[crate::http::HttpResult],
 ) -> String {
     use crate::memory::mib;
     let mut out = String::from("## Memory: `kepler serve` idle and with many runs in flight\n\n");
+    let Some(r) = rounds.median() else {
+        out += "No round was measured.\n\n";
+        return out;
+    };
     let _ = writeln!(
         out,
         "A release `kepler serve` with its workers on SQLite, `[workers] concurrency =\n\
@@ -444,12 +448,26 @@ pub fn memory_section(
          with `POST /v1/score`, 32 at a time; each is a real cold engine run. The\n\
          server's `/proc/PID/status` is read every 100 ms (VmRSS now, VmHWM its\n\
          high-water mark) and its `kepler_engine_runs_in_flight` gauge every 500 ms.\n\
-         *Idle* is read 2 s after start, before any request.\n\n\
+         *Idle* is read 2 s after start, before any request. The whole measurement\n\
+         runs {n} times, each on a fresh store and server, because one run's peak\n\
+         moves by tens of MiB with how the runs happen to overlap; the round with\n\
+         the median peak is shown and judged.\n\n\
          Command: `kepler-bench memory` (or `scripts/bench`).\n",
         c = r.concurrency,
         lat = r.latency.as_millis(),
         runs = r.runs,
         last = r.runs.saturating_sub(1),
+        n = rounds.rounds.len(),
+    );
+    let peaks: Vec<String> = rounds
+        .rounds
+        .iter()
+        .map(|round| format!("{:.1} MiB", mib(round.peak_kib())))
+        .collect();
+    let _ = writeln!(
+        out,
+        "Peak of each round, in order: {}.\n",
+        peaks.join(" / ")
     );
     out += "| when | VmRSS | VmHWM | threads | open fds | runs in flight |\n|---|---|---|---|---|---|\n";
     let row = |out: &mut String, when: &str, s: &crate::memory::ProcStatus, flight: &str| {
@@ -520,7 +538,7 @@ pub fn memory_section(
             mib(api)
         );
     }
-    let peak = r.peak.rss_kib.max(r.peak.hwm_kib);
+    let peak = r.peak_kib();
     // The goal is stated for 1,000 runs in flight: fewer can miss it, not meet it.
     let judged = r.runs >= 1_000 && r.max_in_flight >= 1_000;
     let peak_verdict = if judged || peak > 256 * 1024 {
@@ -534,7 +552,7 @@ pub fn memory_section(
     let _ = writeln!(
         out,
         "Goals (issue 6): RSS ≤ 64 MiB idle: **{:.1} MiB** ({}); ≤ 256 MiB with 1,000 runs\n\
-         in flight: **{:.1} MiB** (VmHWM; {peak_verdict}).\n",
+         in flight: **{:.1} MiB** (VmHWM, the median round; {peak_verdict}).\n",
         mib(r.idle.rss_kib),
         verdict(r.idle.rss_kib <= 64 * 1024),
         mib(peak),
