@@ -312,9 +312,15 @@ pub fn queue_section(r: &crate::queue::QueueResult) -> String {
     }
     let ratio = r.kepler.jobs_per_sec(r.jobs) / r.graphile.jobs_per_sec(r.jobs);
     let p50 = r.kepler.percentile(50.0);
+    // Near 1 two decimals can read "1.00" for a ratio just under it: show a third.
+    let shown = if (ratio - 1.0).abs() < 0.005 {
+        format!("{ratio:.3}")
+    } else {
+        format!("{ratio:.2}")
+    };
     let _ = writeln!(
         out,
-        "\nGoals (issue 6): drain ≥ graphile-worker's jobs/s: **{ratio:.2} ×** ({}); \
+        "\nGoals (issue 6): drain ≥ graphile-worker's jobs/s: **{shown} ×** ({}); \
          enqueue → start p50 ≤ 5 ms: **{}** ({}).\n",
         verdict(ratio >= 1.0),
         ms(p50),
