@@ -22,10 +22,19 @@ const CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
 /// What the cache expects a record to weigh, for sizing its table.
 const TYPICAL_RECORD_BYTES: u64 = 16 * 1024;
 
-/// A domain's newest record as this process last read it: its id and text.
+/// Which stored record: its id and its instant. The instant guards against an
+/// id used twice (SQLite hands the largest rowid out again if that row was
+/// deleted, as an operator might by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordKey {
+    pub(crate) id: i64,
+    pub(crate) scored_at: i64,
+}
+
+/// A domain's newest record as this process last read it: which one, and its text.
 #[derive(Debug, Clone)]
 pub(crate) struct Held {
-    pub(crate) record_id: i64,
+    pub(crate) key: RecordKey,
     pub(crate) served: ServedRecord,
 }
 
@@ -71,22 +80,22 @@ impl ServedCache {
         &self,
         domain: &str,
         held: Option<&Held>,
-        newest_id: Option<i64>,
+        newest: Option<RecordKey>,
         sent: Option<String>,
     ) -> Option<ServedRecord> {
-        let newest_id = newest_id?;
+        let newest = newest?;
         if let Some(text) = sent {
             let served = ServedRecord::from_stored(text);
             self.held.insert(
                 domain.to_owned(),
                 Held {
-                    record_id: newest_id,
+                    key: newest,
                     served: served.clone(),
                 },
             );
             return Some(served);
         }
-        held.filter(|held| held.record_id == newest_id)
+        held.filter(|held| held.key == newest)
             .map(|held| held.served.clone())
     }
 }
@@ -99,31 +108,49 @@ mod tests {
         Some(text.to_owned())
     }
 
+    fn key(id: i64, scored_at: i64) -> Option<RecordKey> {
+        Some(RecordKey { id, scored_at })
+    }
+
     #[test]
     fn only_the_newest_record_is_ever_served_from_what_is_held() {
         let cache = ServedCache::default();
         assert!(cache.held("a.example").is_none());
 
         let first = cache
-            .resolve("a.example", None, Some(1), sent(r#"{"v":1}"#))
+            .resolve("a.example", None, key(1, 100), sent(r#"{"v":1}"#))
             .expect("the text sent");
         let held = cache.held("a.example").expect("kept for the next hit");
-        assert_eq!(held.record_id, 1);
+        assert_eq!(
+            held.key,
+            RecordKey {
+                id: 1,
+                scored_at: 100
+            }
+        );
         assert_eq!(held.served, first);
 
         // The newest is the held one: the statement sent nothing.
         assert_eq!(
-            cache.resolve("a.example", Some(&held), Some(1), None),
+            cache.resolve("a.example", Some(&held), key(1, 100), None),
             Some(first.clone())
         );
         // A newer record: its text was sent, and it replaces the held one.
         let newer = cache
-            .resolve("a.example", Some(&held), Some(2), sent(r#"{"v":2}"#))
+            .resolve("a.example", Some(&held), key(2, 200), sent(r#"{"v":2}"#))
             .expect("the text sent");
         assert_eq!(newer.as_bytes(), br#"{"v":2}"#);
-        assert_eq!(cache.held("a.example").map(|h| h.record_id), Some(2));
+        assert_eq!(cache.held("a.example").map(|h| h.key.id), Some(2));
         // Never the held text for another id, even if nothing was sent.
-        assert_eq!(cache.resolve("a.example", Some(&held), Some(3), None), None);
+        assert_eq!(
+            cache.resolve("a.example", Some(&held), key(3, 300), None),
+            None
+        );
+        // Nor for the same id at another instant (an id handed out again).
+        assert_eq!(
+            cache.resolve("a.example", Some(&held), key(1, 150), None),
+            None
+        );
         // No record at all.
         assert_eq!(cache.resolve("b.example", None, None, None), None);
     }
@@ -134,7 +161,7 @@ mod tests {
         let text = "x".repeat(100 * 1024);
         let domains: Vec<String> = (0..400).map(|i| format!("d{i}.example")).collect();
         for (id, domain) in (0..).zip(&domains) {
-            let served = cache.resolve(domain, None, Some(id), Some(text.clone()));
+            let served = cache.resolve(domain, None, key(id, id), Some(text.clone()));
             assert_eq!(served.map(|s| s.as_bytes().len()), Some(text.len()));
         }
         let held: usize = domains

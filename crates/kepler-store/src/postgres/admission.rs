@@ -23,7 +23,7 @@ use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::accounts;
-use crate::served::{Held, ServedCache};
+use crate::served::{Held, RecordKey, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
@@ -41,8 +41,8 @@ use crate::{
 // Binds: $1 domain, $2 account (or, authenticating, the key's hash), $3 month
 // start, $4 key-window start, $5 its first whole hour, $6 account-window start,
 // $7 its first whole hour, $8 key (not bound when authenticating), then the id
-// of the domain's record this process holds (crate::served): $9, or $8 when
-// authenticating.
+// and instant of the domain's record this process holds (crate::served): $9
+// and $10, or $8 and $9 when authenticating.
 
 /// The window figures as columns, for an account and a key given as SQL
 /// expressions: binds, or the columns of the key row being authenticated.
@@ -61,12 +61,12 @@ fn window_columns(account: &str, key: &str) -> String {
 
 /// The admission facts beyond the windows, for an account given as an SQL
 /// expression. The newest record's text is sent only when it is not the one
-/// this process holds (`held`, a bind): the lateral row carries the column
+/// this process holds (`held_id`, `held_at`: binds): the lateral row carries the column
 /// still toasted, and a `CASE` branch not taken never reads it.
-fn fact_columns(account: &str, held: &str) -> String {
+fn fact_columns(account: &str, (held_id, held_at): (&str, &str)) -> String {
     format!(
         "r.scored_at AS record_at, r.record_id AS record_id, \
-         CASE WHEN r.record_id = {held} THEN NULL ELSE r.served END AS record_served, \
+         CASE WHEN r.record_id = {held_id} AND r.scored_at = {held_at} THEN NULL ELSE r.served END AS record_served, \
          (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = $1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job"
     )
 }
@@ -88,7 +88,7 @@ static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, {} FROM (SELECT 1) AS one {NEWEST_RECORD}",
         window_columns("$2", "$8"),
-        fact_columns("$2", "$9")
+        fact_columns("$2", ("$9", "$10"))
     )
 });
 
@@ -99,7 +99,7 @@ static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
          FROM api_keys k JOIN accounts a ON a.account_id = k.account_id {NEWEST_RECORD} \
          WHERE k.key_hash = $2",
         window_columns("k.account_id", "k.key_id"),
-        fact_columns("k.account_id", "$8")
+        fact_columns("k.account_id", ("$8", "$9"))
     )
 });
 
@@ -257,7 +257,8 @@ pub(super) async fn decide_on(
         request.now,
     )
     .bind(request.caller.key_id)
-    .bind(held.as_ref().map(|h| h.record_id))
+    .bind(held.as_ref().map(|h| h.key.id))
+    .bind(held.as_ref().map(|h| h.key.scored_at))
     .fetch_one(&mut *conn)
     .await?;
     decide_from(conn, request, &row, served, held.as_ref()).await
@@ -283,7 +284,8 @@ pub(super) async fn authenticate_and_decide(
         presented.hash.clone(),
         ask.now,
     )
-    .bind(held.as_ref().map(|h| h.record_id))
+    .bind(held.as_ref().map(|h| h.key.id))
+    .bind(held.as_ref().map(|h| h.key.scored_at))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -323,9 +325,12 @@ async fn decide_from(
     let (record, job) = match decision {
         Decision::Admit => return Ok(Decided::Admit(Seen { counts, record_at })),
         Decision::ServeFresh => {
-            let newest_id = row.try_get("record_id")?;
+            let newest_id: Option<i64> = row.try_get("record_id")?;
+            let newest = newest_id
+                .zip(record_at)
+                .map(|(id, scored_at)| RecordKey { id, scored_at });
             let sent = row.try_get("record_served")?;
-            let record = served.resolve(request.domain.as_str(), held, newest_id, sent);
+            let record = served.resolve(request.domain.as_str(), held, newest, sent);
             (record, None)
         }
         Decision::ExistingJob(job_id) => (

@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
 use super::accounts;
-use crate::served::{Held, ServedCache};
+use crate::served::{Held, RecordKey, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
@@ -29,8 +29,8 @@ use crate::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, UsageS
 //
 // Binds: ?1 domain, ?2 account (or, authenticating, the key's hash), ?3 key,
 // ?4 month start, ?5 key-window start, ?6 its first whole hour, ?7 account-window
-// start, ?8 its first whole hour, ?9 the id of the domain's record this process
-// holds (crate::served).
+// start, ?8 its first whole hour, ?9 and ?10 the id and instant of the domain's
+// record this process holds (crate::served).
 
 /// The window figures as columns, for an account and a key given as SQL
 /// expressions: binds, or the columns of the key row being authenticated.
@@ -51,7 +51,7 @@ fn window_columns(account: &str, key: &str) -> String {
 fn fact_columns(account: &str) -> String {
     format!(
         "r.scored_at AS record_at, r.record_id AS record_id, \
-         CASE WHEN r.record_id = ?9 THEN NULL \
+         CASE WHEN r.record_id = ?9 AND r.scored_at = ?10 THEN NULL \
            ELSE (SELECT COALESCE(served, json_set(body, '$.cached', json('true'))) FROM records WHERE record_id = r.record_id) \
          END AS record_served, \
          (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
@@ -259,7 +259,8 @@ pub(super) async fn decide_on(
         &request.caller,
         request.now,
     )
-    .bind(held.as_ref().map(|h| h.record_id))
+    .bind(held.as_ref().map(|h| h.key.id))
+    .bind(held.as_ref().map(|h| h.key.scored_at))
     .fetch_one(&mut *conn)
     .await?;
     decide_from(conn, request, &row, served, held.as_ref()).await
@@ -286,7 +287,8 @@ pub(super) async fn authenticate_and_decide(
         String::new(),
         ask.now,
     )
-    .bind(held.as_ref().map(|h| h.record_id))
+    .bind(held.as_ref().map(|h| h.key.id))
+    .bind(held.as_ref().map(|h| h.key.scored_at))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -342,9 +344,12 @@ async fn decide_from(
             return Ok(Decided::Admit { counts, run });
         }
         Decision::ServeFresh => {
-            let newest_id = row.try_get("record_id")?;
+            let newest_id: Option<i64> = row.try_get("record_id")?;
+            let newest = newest_id
+                .zip(record_at)
+                .map(|(id, scored_at)| RecordKey { id, scored_at });
             let sent = row.try_get("record_served")?;
-            let record = served.resolve(request.domain.as_str(), held, newest_id, sent);
+            let record = served.resolve(request.domain.as_str(), held, newest, sent);
             (record, None)
         }
         Decision::ExistingJob(job_id) => (

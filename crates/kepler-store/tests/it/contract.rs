@@ -283,6 +283,23 @@ pub async fn a_newer_record_from_another_node_replaces_the_one_served(h: Harness
     );
 }
 
+pub async fn a_record_deleted_by_hand_is_not_served_from_memory(h: Harness) {
+    // SQLite hands the largest rowid out again once its row is deleted: the
+    // next record gets the deleted one's id. The held text must not pass for it.
+    let s = h.store.as_ref();
+    let c = client(s, Tier::Growth).await;
+    let mut first = record("handled.example", now() - chrono::Duration::days(2));
+    first.score = 12;
+    s.put_record(&first).await.expect("put");
+    assert_eq!(served_fresh(s, &c.key, "handled.example").await.score, 12);
+
+    h.backend.execute("DELETE FROM records").await;
+    let mut second = record("handled.example", now() - chrono::Duration::days(1));
+    second.score = 88;
+    s.put_record(&second).await.expect("put");
+    assert_eq!(served_fresh(s, &c.key, "handled.example").await.score, 88);
+}
+
 /// The record `authenticate_and_admit` serves fresh for `name` to `key`.
 async fn served_fresh(store: &dyn Store, key: &str, name: &str) -> kepler_core::ScoreRecord {
     let tiers = kepler_core::TierTable::default();
