@@ -118,35 +118,31 @@ pub async fn run(args: &MemoryArgs, kepler: &Path) -> anyhow::Result<MemoryRound
     })
     .await
     .context("starting the test network")?;
-    let mut rounds = Vec::new();
-    let mut failure = None;
-    for round in 0..args.memory_rounds {
-        // A fresh store each round: the domains must be cold again.
-        let round_dir = dir.path().join(format!("round{round}"));
-        let measured = match std::fs::create_dir_all(&round_dir) {
-            Ok(()) => measure(args, kepler, &round_dir, &net).await,
-            Err(e) => Err(anyhow::Error::new(e).context("creating a round's directory")),
-        };
-        match measured {
-            Ok(result) => {
-                eprintln!(
-                    "memory: round {}: peak {:.1} MiB",
-                    round + 1,
-                    mib(result.peak_kib())
-                );
-                rounds.push(result);
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+    let rounds = measure_rounds(args, kepler, dir.path(), &net).await;
     net.shutdown().await;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(MemoryRounds { rounds }),
+    rounds
+}
+
+/// Every round on the one test network, each on a fresh store: the domains
+/// must be cold again.
+async fn measure_rounds(
+    args: &MemoryArgs,
+    kepler: &Path,
+    dir: &Path,
+    net: &Testnet,
+) -> anyhow::Result<MemoryRounds> {
+    let mut rounds = Vec::new();
+    for round in 1..=args.memory_rounds {
+        let round_dir = dir.join(format!("round{round}"));
+        std::fs::create_dir_all(&round_dir).context("creating a round's directory")?;
+        let result = measure(args, kepler, &round_dir, net).await?;
+        eprintln!(
+            "memory: round {round}: peak {:.1} MiB",
+            mib(result.peak_kib())
+        );
+        rounds.push(result);
     }
+    Ok(MemoryRounds { rounds })
 }
 
 async fn measure(

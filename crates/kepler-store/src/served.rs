@@ -74,16 +74,20 @@ impl ServedCache {
 
     /// The newest record's text: the held one when the statement sent none
     /// because the newest is the one held, else the text it sent (kept for the
-    /// next hit). `None` when there is no record, or when the statement sent
+    /// next hit). The newest record is given as read: its id and instant, both
+    /// `None` when there is none. `None` when there is no record, or when the statement sent
     /// nothing for a record not held (which would be a bug).
     pub(crate) fn resolve(
         &self,
         domain: &str,
         held: Option<&Held>,
-        newest: Option<RecordKey>,
+        (newest_id, newest_at): (Option<i64>, Option<i64>),
         sent: Option<String>,
     ) -> Option<ServedRecord> {
-        let newest = newest?;
+        let newest = RecordKey {
+            id: newest_id?,
+            scored_at: newest_at?,
+        };
         if let Some(text) = sent {
             let served = ServedRecord::from_stored(text);
             self.held.insert(
@@ -108,8 +112,8 @@ mod tests {
         Some(text.to_owned())
     }
 
-    fn key(id: i64, scored_at: i64) -> Option<RecordKey> {
-        Some(RecordKey { id, scored_at })
+    fn key(id: i64, scored_at: i64) -> (Option<i64>, Option<i64>) {
+        (Some(id), Some(scored_at))
     }
 
     #[test]
@@ -152,7 +156,7 @@ mod tests {
             None
         );
         // No record at all.
-        assert_eq!(cache.resolve("b.example", None, None, None), None);
+        assert_eq!(cache.resolve("b.example", None, (None, None), None), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
 use super::accounts;
-use crate::served::{Held, RecordKey, ServedCache};
+use crate::served::{Held, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
@@ -344,13 +344,12 @@ async fn decide_from(
             return Ok(Decided::Admit { counts, run });
         }
         Decision::ServeFresh => {
-            let newest_id: Option<i64> = row.try_get("record_id")?;
-            let newest = newest_id
-                .zip(record_at)
-                .map(|(id, scored_at)| RecordKey { id, scored_at });
+            let newest = (row.try_get("record_id")?, record_at);
             let sent = row.try_get("record_served")?;
-            let record = served.resolve(request.domain.as_str(), held, newest, sent);
-            (record, None)
+            (
+                served.resolve(request.domain.as_str(), held, newest, sent),
+                None,
+            )
         }
         Decision::ExistingJob(job_id) => (
             None,
