@@ -332,10 +332,9 @@ async fn timed_drain(
     scorer.all_started.notified().await;
     // Every run has started; wait for the last ones to be settled.
     loop {
-        let left: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status IN ('pending', 'running')")
-                .fetch_one(&mut *conn)
-                .await?;
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE finished_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
         if left == 0 {
             break;
         }
