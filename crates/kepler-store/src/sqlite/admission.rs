@@ -12,12 +12,13 @@ use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
 use super::accounts;
+use crate::keys::PresentedKey;
 use crate::served::{Held, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
 };
-use crate::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, UsageSnapshot, keys};
+use crate::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, UsageSnapshot};
 
 // Every statement is a round trip to the connection's own thread (that is how
 // sqlx drives SQLite), and those hops, not SQLite's work, bound the request rate.
@@ -239,11 +240,32 @@ pub(super) struct RunInFlight {
 pub(super) enum Decided {
     /// Answered without writing.
     Answered(Box<AdmissionOutcome>),
+    /// A cached hit, with the facts it was decided on (for [`super::hits`]).
+    Fresh(Box<Fresh>),
     /// To be admitted by [`admit`], in the same transaction.
     Admit {
         counts: Counts,
         run: Option<RunInFlight>,
     },
+}
+
+/// A cached hit and the facts that decided it.
+pub(super) struct Fresh {
+    pub(super) outcome: AdmissionOutcome,
+    pub(super) counts: Counts,
+    pub(super) newest_record_at: DateTime<Utc>,
+    pub(super) in_flight_job: Option<Uuid>,
+}
+
+impl Decided {
+    /// The answer, when no write is needed.
+    pub(super) fn into_answer(self) -> Option<AdmissionOutcome> {
+        match self {
+            Decided::Answered(outcome) => Some(*outcome),
+            Decided::Fresh(fresh) => Some(fresh.outcome),
+            Decided::Admit { .. } => None,
+        }
+    }
 }
 
 /// Decides on the facts `conn` sees, read in one statement.
@@ -271,11 +293,10 @@ pub(super) async fn decide_on(
 /// `None` when the key is unknown or revoked.
 pub(super) async fn authenticate_and_decide(
     conn: &mut SqliteConnection,
-    presented: &str,
+    presented: &PresentedKey,
     ask: &Ask<'_>,
     served: &ServedCache,
 ) -> Result<Option<(Caller, Option<Decided>)>> {
-    let presented = keys::inspect(presented);
     if !presented.well_formed {
         return Ok(None);
     }
@@ -312,6 +333,7 @@ async fn decide_from(
 ) -> Result<Decided> {
     let counts = read_counts(row)?;
     let record_at: Option<i64> = row.try_get("record_at")?;
+    let newest_record_at = record_at.map(from_millis).transpose()?;
     let in_flight: Option<String> = row.try_get("in_flight_job")?;
     let run_id: Option<String> = row.try_get("run_id")?;
     let run_status: Option<String> = row.try_get("run_status")?;
@@ -327,7 +349,7 @@ async fn decide_from(
         tier: request.caller.tier,
         policy: request.policy,
         force_fresh: request.force_fresh,
-        newest_record_at: record_at.map(from_millis).transpose()?,
+        newest_record_at,
         in_flight_job,
         month: usage.month,
         key_hour: usage.key_hour,
@@ -346,10 +368,21 @@ async fn decide_from(
         Decision::ServeFresh => {
             let newest = (row.try_get("record_id")?, record_at);
             let sent = row.try_get("record_served")?;
-            (
-                served.resolve(request.domain.as_str(), held, newest, sent),
-                None,
-            )
+            let record = served.resolve(request.domain.as_str(), held, newest, sent);
+            if let (Some(record), Some(newest_record_at)) = (record.clone(), newest_record_at) {
+                return Ok(Decided::Fresh(Box::new(Fresh {
+                    outcome: AdmissionOutcome {
+                        decision,
+                        record: Some(record),
+                        job: None,
+                        usage,
+                    },
+                    counts,
+                    newest_record_at,
+                    in_flight_job,
+                })));
+            }
+            (record, None)
         }
         Decision::ExistingJob(job_id) => (
             None,

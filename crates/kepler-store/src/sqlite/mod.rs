@@ -11,6 +11,8 @@
 
 mod accounts;
 mod admission;
+mod changes;
+mod hits;
 mod idempotency;
 mod queue;
 mod records;
@@ -31,12 +33,15 @@ use sqlx::{Connection, TransactionManager};
 use uuid::Uuid;
 
 use self::admission::Decided;
+use self::changes::ChangeWatch;
+use self::hits::{Hit, HitMemo};
 
 use crate::served::ServedCache;
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
 };
+use crate::{keys, windows};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -48,6 +53,10 @@ pub struct SqliteStore {
     /// Reads; the same pool as `writer` for an in-memory database.
     reader: SqlitePool,
     served: ServedCache,
+    /// Cached hits replayed while the file is unchanged; `None` for an
+    /// in-memory database, which no other connection can watch.
+    changes: Option<ChangeWatch>,
+    hits: HitMemo,
 }
 
 impl SqliteStore {
@@ -78,6 +87,8 @@ impl SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
                 served: ServedCache::default(),
+                changes: None,
+                hits: HitMemo::default(),
             });
         }
 
@@ -109,12 +120,15 @@ impl SqliteStore {
             .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(outside_any_transaction(conn)))
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(base)
+            .connect_with(base.clone())
             .await?;
+        let changes = ChangeWatch::start(base).await?;
         Ok(SqliteStore {
             writer,
             reader,
             served: ServedCache::default(),
+            changes: Some(changes),
+            hits: HitMemo::default(),
         })
     }
 
@@ -128,6 +142,7 @@ impl SqliteStore {
         let mut tx = self.write().await?;
         let outcome = match admission::decide_on(&mut tx, request, &self.served).await? {
             Decided::Answered(outcome) => *outcome,
+            Decided::Fresh(fresh) => fresh.outcome,
             Decided::Admit { counts, run } => {
                 admission::admit(&mut tx, request, counts, run).await?
             }
@@ -184,6 +199,9 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(changes) = &self.changes {
+            changes.close();
+        }
         self.writer.close().await;
         self.reader.close().await;
     }
@@ -249,10 +267,11 @@ impl Store for SqliteStore {
         // an explicit transaction.
         {
             let mut conn = self.reader.acquire().await?;
-            if let Decided::Answered(outcome) =
-                admission::decide_on(&mut conn, request, &self.served).await?
+            if let Some(outcome) = admission::decide_on(&mut conn, request, &self.served)
+                .await?
+                .into_answer()
             {
-                return Ok(*outcome);
+                return Ok(outcome);
             }
         }
         self.admit_writing(request).await
@@ -263,14 +282,46 @@ impl Store for SqliteStore {
         presented_key: &str,
         ask: &Ask<'_>,
     ) -> Result<Option<(Caller, Option<AdmissionOutcome>)>> {
+        let presented = keys::inspect(presented_key);
+        // Read before the facts: a commit between the two leaves the facts
+        // newer than their version, never older, so a replay is never stale.
+        let version = match &self.changes {
+            Some(changes) if presented.well_formed => changes.current().await,
+            _ => None,
+        };
+        if let Some(version) = version
+            && let Some((caller, outcome)) = self.hits.replay(&presented.hash, ask, version)?
+        {
+            return Ok(Some((caller, Some(outcome))));
+        }
         // The key and the facts in one statement on a read snapshot, as in `admit`.
         let caller = {
             let mut conn = self.reader.acquire().await?;
-            match admission::authenticate_and_decide(&mut conn, presented_key, ask, &self.served)
+            match admission::authenticate_and_decide(&mut conn, &presented, ask, &self.served)
                 .await?
             {
                 None => return Ok(None),
                 Some((caller, None)) => return Ok(Some((caller, None))),
+                Some((caller, Some(Decided::Fresh(fresh)))) => {
+                    if let Some(version) = version {
+                        self.hits.remember(
+                            ask.domain.as_str(),
+                            Hit {
+                                version,
+                                key_hash: presented.hash,
+                                caller: caller.clone(),
+                                counts: fresh.counts,
+                                month: windows::month_since(ask.now),
+                                newest_record_at: fresh.newest_record_at,
+                                in_flight_job: fresh.in_flight_job,
+                                record: fresh.outcome.record.clone().ok_or_else(|| {
+                                    StoreError::Corrupt("a cached hit without its record".into())
+                                })?,
+                            },
+                        );
+                    }
+                    return Ok(Some((caller, Some(fresh.outcome))));
+                }
                 Some((caller, Some(Decided::Answered(outcome)))) => {
                     return Ok(Some((caller, Some(*outcome))));
                 }

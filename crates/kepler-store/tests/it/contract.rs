@@ -320,6 +320,98 @@ async fn served_fresh(store: &dyn Store, key: &str, name: &str) -> kepler_core::
     outcome.record.expect("a record").parse().expect("a record")
 }
 
+/// A cached hit through `authenticate_and_admit` at `now`: its caller and usage.
+async fn hit_at(
+    store: &dyn Store,
+    key: &str,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(kepler_store::Caller, kepler_store::UsageSnapshot)> {
+    let tiers = kepler_core::TierTable::default();
+    let domain = domain(name);
+    let ask = Ask {
+        domain: &domain,
+        force_fresh: false,
+        now,
+        tiers: &tiers,
+    };
+    let (caller, outcome) = store
+        .authenticate_and_admit(key, &ask)
+        .await
+        .expect("call")?;
+    let outcome = outcome.expect("decided");
+    assert_eq!(outcome.decision, Decision::ServeFresh);
+    Some((caller, outcome.usage))
+}
+
+pub async fn repeated_hits_see_every_commit_and_the_clock(h: Harness) {
+    // Hits asked again and again (a store may answer them from memory) must
+    // still see every commit of another node at once, and windows that moved
+    // with time alone.
+    let this = h.store.as_ref();
+    let other = h.backend.reopen().await;
+    let c = client(this, Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    this.put_record(&record("steady.example", now() - chrono::Duration::days(1)))
+        .await
+        .expect("put");
+    for _ in 0..3 {
+        let (caller, usage) = hit_at(this, &c.key, "steady.example", now())
+            .await
+            .expect("a live key");
+        assert_eq!(caller, c.caller);
+        assert_eq!((usage.month.used, usage.key_hour.used), (0, 0));
+        assert_eq!(usage.key_hour.resets_at, now() + chrono::Duration::hours(1));
+    }
+
+    // A cold call of the account, admitted by the other node: counted at once.
+    let cold = admit(
+        other.as_ref(),
+        &ask(&c.caller, growth, "cold.example", now()),
+    )
+    .await;
+    assert_eq!(cold.decision, Decision::Admit);
+    for _ in 0..2 {
+        let (_, usage) = hit_at(this, &c.key, "steady.example", now() + minutes(1))
+            .await
+            .expect("a live key");
+        assert_eq!(
+            (
+                usage.month.used,
+                usage.key_hour.used,
+                usage.account_day.used
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(usage.key_hour.resets_at, now() + chrono::Duration::hours(1));
+    }
+    // An hour later the call has left the key's window, with no commit at all.
+    let (_, usage) = hit_at(this, &c.key, "steady.example", now() + minutes(60))
+        .await
+        .expect("a live key");
+    assert_eq!(
+        (
+            usage.month.used,
+            usage.key_hour.used,
+            usage.account_day.used
+        ),
+        (1, 0, 1)
+    );
+    assert_eq!(
+        usage.key_hour.resets_at,
+        now() + minutes(60) + chrono::Duration::hours(1)
+    );
+
+    // The key revoked on the other node: refused on the very next hit.
+    other.revoke_key(c.caller.key_id).await.expect("revoke");
+    assert!(
+        hit_at(this, &c.key, "steady.example", now() + minutes(61))
+            .await
+            .is_none(),
+        "a revoked key is refused from then on"
+    );
+}
+
 pub async fn authenticate_and_admit_is_authenticate_then_admit(h: Harness) {
     let s = h.store.as_ref();
     let c = client(s, Tier::Growth).await;
@@ -2323,6 +2415,12 @@ pub async fn survives_reopen(h: Harness) {
 pub async fn a_closed_store_is_unavailable_not_empty(h: Harness) {
     let s = h.store.as_ref();
     let c = client(s, Tier::Growth).await;
+    s.put_record(&record("kept.example", now() - chrono::Duration::days(1)))
+        .await
+        .expect("put");
+    for _ in 0..2 {
+        assert!(hit_at(s, &c.key, "kept.example", now()).await.is_some());
+    }
     s.close().await;
     let unavailable =
         |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
@@ -2344,6 +2442,15 @@ pub async fn a_closed_store_is_unavailable_not_empty(h: Harness) {
         .map(drop),
     );
     unavailable(s.claim_run("w", LEASE, now()).await.map(drop));
+    let tiers = kepler_core::TierTable::default();
+    let kept = domain("kept.example");
+    let hit = Ask {
+        domain: &kept,
+        force_fresh: false,
+        now: now(),
+        tiers: &tiers,
+    };
+    unavailable(s.authenticate_and_admit(&c.key, &hit).await.map(drop));
 }
 
 pub async fn migrate_is_idempotent(h: Harness) {

@@ -1,0 +1,230 @@
+//! Cached hits answered from memory while the database is unchanged.
+//!
+//! A cached hit reads the key, the usage windows and the domain's newest
+//! record. While nothing is committed to the file those facts stay what they
+//! were, except for the passing of time, which this module accounts for: the
+//! record ages (the decision is taken again at the new instant), and a rolling
+//! window's count drops when its oldest call leaves it (the facts are not
+//! reused from then on). So a hit remembered at data version V is replayed,
+//! byte for byte what the statement would have produced, for as long as the
+//! version read after the request arrived ([`super::changes`]) is still V.
+//! Any commit — a revoked key, a new record, a cold call of the account,
+//! from this process or another — changes the version, and the next request
+//! reads the store again.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kepler_core::admission::{ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, decide};
+use quick_cache::sync::Cache;
+use uuid::Uuid;
+
+use super::changes::DataVersion;
+use crate::time::from_millis;
+use crate::windows::{
+    Counts, month_since, month_usage, probe_offset, rolling_since, rolling_usage,
+};
+use crate::{AdmissionOutcome, Ask, Caller, Result, ServedRecord, UsageSnapshot, keys};
+
+/// Remembered hits: one per key and domain asked lately.
+const CAPACITY: usize = 4096;
+
+/// What one cached hit read, at which data version and instant.
+#[derive(Debug, Clone)]
+pub(super) struct Hit {
+    pub(super) version: DataVersion,
+    /// The presented key's hash, compared again on replay.
+    pub(super) key_hash: String,
+    pub(super) caller: Caller,
+    pub(super) counts: Counts,
+    /// The month the counts were read in (its first instant, stored form).
+    pub(super) month: i64,
+    pub(super) newest_record_at: DateTime<Utc>,
+    pub(super) in_flight_job: Option<Uuid>,
+    pub(super) record: ServedRecord,
+}
+
+/// Hits by key hash and domain. Clones share one memory.
+#[derive(Debug, Clone)]
+pub(super) struct HitMemo {
+    hits: Arc<Cache<(String, String), Hit>>,
+}
+
+impl Default for HitMemo {
+    fn default() -> Self {
+        Self {
+            hits: Arc::new(Cache::new(CAPACITY)),
+        }
+    }
+}
+
+impl HitMemo {
+    pub(super) fn remember(&self, domain: &str, hit: Hit) {
+        self.hits
+            .insert((hit.key_hash.clone(), domain.to_owned()), hit);
+    }
+
+    /// The cached hit for `key_hash` asking `ask`, if the store is still at
+    /// `version` and the remembered facts still decide "serve fresh" now.
+    pub(super) fn replay(
+        &self,
+        key_hash: &str,
+        ask: &Ask<'_>,
+        version: DataVersion,
+    ) -> Result<Option<(Caller, AdmissionOutcome)>> {
+        let Some(hit) = self
+            .hits
+            .get(&(key_hash.to_owned(), ask.domain.as_str().to_owned()))
+        else {
+            return Ok(None);
+        };
+        if hit.version != version || !keys::hashes_match(&hit.key_hash, key_hash) {
+            return Ok(None);
+        }
+        let request = ask.request(&hit.caller);
+        let Some(usage) = usage_now(&hit.counts, hit.month, &request.policy, ask.now)? else {
+            return Ok(None);
+        };
+        let facts = AdmissionFacts {
+            tier: hit.caller.tier,
+            policy: request.policy,
+            force_fresh: ask.force_fresh,
+            newest_record_at: Some(hit.newest_record_at),
+            in_flight_job: hit.in_flight_job,
+            month: usage.month,
+            key_hour: usage.key_hour,
+            account_day: usage.account_day,
+            now: ask.now,
+        };
+        if decide(&facts) != Decision::ServeFresh {
+            return Ok(None);
+        }
+        let outcome = AdmissionOutcome {
+            decision: Decision::ServeFresh,
+            record: Some(hit.record.clone()),
+            job: None,
+            usage,
+        };
+        Ok(Some((hit.caller, outcome)))
+    }
+}
+
+/// The windows at `now` from counts read earlier with no commit since: the
+/// same counts as long as the month has not turned and no counted call has
+/// left its rolling window. `None` when that no longer holds, or when a window
+/// is over its limit (its reset then depends on a call other than the oldest,
+/// which only the store can name).
+pub(super) fn usage_now(
+    counts: &Counts,
+    month: i64,
+    policy: &kepler_core::TierPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<UsageSnapshot>> {
+    if month_since(now) != month {
+        return Ok(None);
+    }
+    let still_in =
+        |oldest: Option<i64>, window| oldest.is_none_or(|o| o >= rolling_since(now, window));
+    if !still_in(counts.key_oldest, KEY_WINDOW) || !still_in(counts.day_oldest, ACCOUNT_WINDOW) {
+        return Ok(None);
+    }
+    if probe_offset(counts.key_n, policy.key_hourly_cold_limit) != 0
+        || probe_offset(counts.day_n, policy.account_daily_cold_limit) != 0
+    {
+        return Ok(None);
+    }
+    let oldest = |o: Option<i64>| o.map(from_millis).transpose();
+    Ok(Some(UsageSnapshot {
+        month: month_usage(counts.month_n, policy.monthly_cold_cap, now),
+        key_hour: rolling_usage(
+            counts.key_n,
+            policy.key_hourly_cold_limit,
+            oldest(counts.key_oldest)?,
+            KEY_WINDOW,
+            now,
+        ),
+        account_day: rolling_usage(
+            counts.day_n,
+            policy.account_daily_cold_limit,
+            oldest(counts.day_oldest)?,
+            ACCOUNT_WINDOW,
+            now,
+        ),
+        month_cost_micros: counts.month_cost,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use kepler_core::Tier;
+
+    use super::*;
+    use crate::time::to_millis;
+
+    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .single()
+            .expect("valid")
+    }
+
+    fn counts(key_n: u64, key_oldest: Option<DateTime<Utc>>) -> Counts {
+        Counts {
+            month_n: key_n,
+            month_cost: 0,
+            key_n,
+            key_oldest: key_oldest.map(to_millis),
+            day_n: key_n,
+            day_oldest: key_oldest.map(to_millis),
+        }
+    }
+
+    #[test]
+    fn counts_hold_until_their_oldest_call_leaves_a_window() {
+        let policy = Tier::Growth.default_policy();
+        let read = at(28, 12, 0);
+        let c = counts(2, Some(at(28, 11, 30)));
+        let month = month_since(read);
+        let later = usage_now(&c, month, &policy, at(28, 12, 29))
+            .expect("valid")
+            .expect("the same counts");
+        assert_eq!(later.key_hour.used, 2);
+        assert_eq!(later.key_hour.resets_at, at(28, 12, 30));
+        // At 12:30 the 11:30 call is exactly an hour old: it has left.
+        assert_eq!(
+            usage_now(&c, month, &policy, at(28, 12, 30)).expect("valid"),
+            None
+        );
+    }
+
+    #[test]
+    fn empty_windows_hold_until_the_month_turns() {
+        let policy = Tier::Growth.default_policy();
+        let c = counts(0, None);
+        let month = month_since(at(28, 12, 0));
+        let later = usage_now(&c, month, &policy, at(30, 23, 59))
+            .expect("valid")
+            .expect("nothing to leave");
+        assert_eq!(later.key_hour.resets_at, at(30, 23, 59) + KEY_WINDOW);
+        let december = Utc
+            .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(
+            usage_now(&c, month, &policy, december).expect("valid"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_window_over_its_limit_is_left_to_the_store() {
+        let mut policy = Tier::Growth.default_policy();
+        policy.key_hourly_cold_limit = 1;
+        let c = counts(2, Some(at(28, 11, 50)));
+        let month = month_since(at(28, 12, 0));
+        assert_eq!(
+            usage_now(&c, month, &policy, at(28, 12, 0)).expect("valid"),
+            None
+        );
+    }
+}
