@@ -82,11 +82,13 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
          the baseline is the mean of\n\
          the two `/healthz` runs.\n\n\
          - **`/readyz`**: one `SELECT 1` on the store per request, no other work:\n  \
-         the ceiling of any request that reads the store (the cached hit needs\n  \
-         at least this one statement to see a key revoked a moment ago).\n\
+         what a request costs that reads the store once.\n\
          - **cached hit**: `POST /v1/score` for `strong.test`, whose fresh record\n  \
          a real engine run stored first: authentication, the fresh-record\n  \
-         short-circuit, the JSON record.\n\
+         short-circuit, the JSON record. On PostgreSQL one statement (the key,\n  \
+         the windows, the newest record); on SQLite the same facts replayed from\n  \
+         memory while `PRAGMA data_version` (one check shared by the requests\n  \
+         waiting for it) says nothing was committed since they were read.\n\
          - **cold admission**: `POST /v1/score` for a new domain every request:\n  \
          authentication, the admission decision's facts, the cold call, its\n  \
          cost-log row and the job, in one store transaction; answered 202.\n\
