@@ -22,6 +22,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 mod error;
+mod hits;
 mod jobs;
 pub mod keys;
 mod postgres;

@@ -23,13 +23,15 @@ use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::accounts;
-use crate::served::{Held, ServedCache};
+use crate::hits::Fresh;
+use crate::keys::PresentedKey;
+use crate::served::{Held, RecordKey, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
 };
 use crate::{
-    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, StoreError, UsageSnapshot, keys,
+    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, Result, StoreError, UsageSnapshot,
 };
 
 // Every statement is a network round trip, so the facts are read in one: the
@@ -95,13 +97,72 @@ static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
 /// The key row and, for it, every admission fact: a cached hit is one statement.
 static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, {}, {} \
+        "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, {COLD_CALL_CHANGES}, {}, {} \
          FROM api_keys k JOIN accounts a ON a.account_id = k.account_id {NEWEST_RECORD} \
          WHERE k.key_hash = $2",
         window_columns("k.account_id", "k.key_id"),
         fact_columns("k.account_id", ("$8", "$9"))
     )
 });
+
+/// What a remembered cached hit is checked against (crate::hits): the key row,
+/// the account's cold-call counter and the domain's newest record, from their
+/// indexes alone. Binds: $1 domain, $2 the key's hash.
+static HIT_STAMP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, \
+         {COLD_CALL_CHANGES}, r.record_id, r.scored_at \
+         FROM api_keys k JOIN accounts a ON a.account_id = k.account_id \
+         LEFT JOIN LATERAL (SELECT record_id, scored_at FROM records WHERE domain = $1 \
+           ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON TRUE \
+         WHERE k.key_hash = $2"
+    )
+});
+
+/// The account's cost-log change counter (migration 20261129001100), as a
+/// column of a statement whose key row is `k`: 0 before its first call.
+const COLD_CALL_CHANGES: &str = "COALESCE((SELECT changes FROM cold_call_changes \
+     WHERE account_id = k.account_id), 0) AS cold_call_changes";
+
+/// Under which facts a cached hit was read on PostgreSQL: equal stamps, with
+/// the same caller, mean the same windows and record (crate::hits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HitStamp {
+    cold_call_changes: i64,
+    newest: Option<RecordKey>,
+}
+
+/// The caller and stamp of `presented` now, for a remembered hit; `None` when
+/// the key is unknown or revoked.
+pub(super) async fn hit_stamp(
+    conn: &mut PgConnection,
+    presented: &PresentedKey,
+    domain: &str,
+) -> Result<Option<(Caller, HitStamp)>> {
+    let Some(row) = sqlx::query(HIT_STAMP_SQL.as_str())
+        .bind(domain)
+        .bind(&presented.hash)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
+        return Ok(None);
+    };
+    let stamp = HitStamp {
+        cold_call_changes: row.try_get("cold_call_changes")?,
+        newest: record_key(row.try_get("record_id")?, row.try_get("scored_at")?),
+    };
+    Ok(Some((caller, stamp)))
+}
+
+fn record_key(id: Option<i64>, scored_at: Option<i64>) -> Option<RecordKey> {
+    Some(RecordKey {
+        id: id?,
+        scored_at: scored_at?,
+    })
+}
 
 fn binds<'q, T>(
     query: sqlx::query::Query<'q, Postgres, PgArguments>,
@@ -232,6 +293,8 @@ async fn rolling(
 pub(super) enum Decided {
     /// Answered without writing.
     Answered(Box<AdmissionOutcome>),
+    /// A cached hit, with the facts it was decided on (for [`crate::hits`]).
+    Fresh(Box<Fresh>),
     /// To be admitted by [`admit`]: the facts it was decided on.
     Admit(Seen),
 }
@@ -269,11 +332,10 @@ pub(super) async fn decide_on(
 /// `None` when the key is unknown or revoked.
 pub(super) async fn authenticate_and_decide(
     conn: &mut PgConnection,
-    presented: &str,
+    presented: &PresentedKey,
     ask: &Ask<'_>,
     served: &ServedCache,
-) -> Result<Option<(Caller, Option<Decided>)>> {
-    let presented = keys::inspect(presented);
+) -> Result<Option<(Caller, Option<Decided>, HitStamp)>> {
     if !presented.well_formed {
         return Ok(None);
     }
@@ -292,11 +354,15 @@ pub(super) async fn authenticate_and_decide(
     let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
         return Ok(None);
     };
+    let stamp = HitStamp {
+        cold_call_changes: row.try_get("cold_call_changes")?,
+        newest: record_key(row.try_get("record_id")?, row.try_get("record_at")?),
+    };
     if caller.sandbox {
-        return Ok(Some((caller, None)));
+        return Ok(Some((caller, None, stamp)));
     }
     let decided = decide_from(conn, &ask.request(&caller), &row, served, held.as_ref()).await?;
-    Ok(Some((caller, Some(decided))))
+    Ok(Some((caller, Some(decided), stamp)))
 }
 
 async fn decide_from(
@@ -325,12 +391,24 @@ async fn decide_from(
     let (record, job) = match decision {
         Decision::Admit => return Ok(Decided::Admit(Seen { counts, record_at })),
         Decision::ServeFresh => {
-            let newest = (row.try_get("record_id")?, record_at);
+            let record_id: Option<i64> = row.try_get("record_id")?;
             let sent = row.try_get("record_served")?;
-            (
-                served.resolve(request.domain.as_str(), held, newest, sent),
-                None,
-            )
+            let record =
+                served.resolve(request.domain.as_str(), held, (record_id, record_at), sent);
+            if let Some(newest) = record_key(record_id, record_at) {
+                return Ok(Decided::Fresh(Box::new(Fresh {
+                    outcome: AdmissionOutcome {
+                        decision,
+                        record,
+                        job: None,
+                        usage,
+                    },
+                    counts,
+                    newest,
+                    in_flight_job,
+                })));
+            }
+            (record, None)
         }
         Decision::ExistingJob(job_id) => (
             None,
@@ -368,6 +446,7 @@ pub(super) async fn carry_out(
     loop {
         let seen = match decided {
             Decided::Answered(outcome) => return Ok(*outcome),
+            Decided::Fresh(fresh) => return Ok(fresh.outcome),
             Decided::Admit(seen) => seen,
         };
         if let Some(outcome) = admit(conn, request, seen).await? {

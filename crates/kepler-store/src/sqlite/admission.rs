@@ -12,8 +12,9 @@ use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
 use super::accounts;
+use crate::hits::Fresh;
 use crate::keys::PresentedKey;
-use crate::served::{Held, ServedCache};
+use crate::served::{Held, RecordKey, ServedCache};
 use crate::time::{from_millis, to_millis, truncate};
 use crate::windows::{
     Bounds, Counts, count, month_usage, probe_offset, rolling_since, rolling_usage,
@@ -240,21 +241,13 @@ pub(super) struct RunInFlight {
 pub(super) enum Decided {
     /// Answered without writing.
     Answered(Box<AdmissionOutcome>),
-    /// A cached hit, with the facts it was decided on (for [`super::hits`]).
+    /// A cached hit, with the facts it was decided on (for [`crate::hits`]).
     Fresh(Box<Fresh>),
     /// To be admitted by [`admit`], in the same transaction.
     Admit {
         counts: Counts,
         run: Option<RunInFlight>,
     },
-}
-
-/// A cached hit and the facts that decided it.
-pub(super) struct Fresh {
-    pub(super) outcome: AdmissionOutcome,
-    pub(super) counts: Counts,
-    pub(super) newest_record_at: DateTime<Utc>,
-    pub(super) in_flight_job: Option<Uuid>,
 }
 
 impl Decided {
@@ -366,19 +359,20 @@ async fn decide_from(
             return Ok(Decided::Admit { counts, run });
         }
         Decision::ServeFresh => {
-            let newest = (row.try_get("record_id")?, record_at);
+            let record_id: Option<i64> = row.try_get("record_id")?;
             let sent = row.try_get("record_served")?;
-            let record = served.resolve(request.domain.as_str(), held, newest, sent);
-            if let (Some(record), Some(newest_record_at)) = (record.clone(), newest_record_at) {
+            let record =
+                served.resolve(request.domain.as_str(), held, (record_id, record_at), sent);
+            if let (Some(id), Some(scored_at)) = (record_id, record_at) {
                 return Ok(Decided::Fresh(Box::new(Fresh {
                     outcome: AdmissionOutcome {
                         decision,
-                        record: Some(record),
+                        record,
                         job: None,
                         usage,
                     },
                     counts,
-                    newest_record_at,
+                    newest: RecordKey { id, scored_at },
                     in_flight_job,
                 })));
             }

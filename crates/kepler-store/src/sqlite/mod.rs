@@ -12,7 +12,6 @@
 mod accounts;
 mod admission;
 mod changes;
-mod hits;
 mod idempotency;
 mod queue;
 mod records;
@@ -33,15 +32,15 @@ use sqlx::{Connection, TransactionManager};
 use uuid::Uuid;
 
 use self::admission::Decided;
-use self::changes::ChangeWatch;
-use self::hits::{Hit, HitMemo};
+use self::changes::{ChangeWatch, DataVersion};
 
+use crate::hits::{self, Hit, HitMemo};
+use crate::keys;
 use crate::served::ServedCache;
 use crate::{
     Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, ClaimedRun, IdempotencyClaim,
     IdempotentResponse, Job, NewKey, QueueStats, Result, Store, StoreError, UsageSnapshot,
 };
-use crate::{keys, windows};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -56,7 +55,7 @@ pub struct SqliteStore {
     /// Cached hits replayed while the file is unchanged; `None` for an
     /// in-memory database, which no other connection can watch.
     changes: Option<ChangeWatch>,
-    hits: HitMemo,
+    hits: HitMemo<DataVersion>,
 }
 
 impl SqliteStore {
@@ -290,7 +289,9 @@ impl Store for SqliteStore {
             _ => None,
         };
         if let Some(version) = version
-            && let Some((caller, outcome)) = self.hits.replay(&presented.hash, ask, version)?
+            && let Some(hit) = self.hits.get(&presented.hash, ask.domain.as_str())
+            && hit.stamp == version
+            && let Some((caller, outcome)) = hits::replay(&hit, ask)?
         {
             return Ok(Some((caller, Some(outcome))));
         }
@@ -303,22 +304,11 @@ impl Store for SqliteStore {
                 None => return Ok(None),
                 Some((caller, None)) => return Ok(Some((caller, None))),
                 Some((caller, Some(Decided::Fresh(fresh)))) => {
-                    if let Some(version) = version {
-                        self.hits.remember(
-                            ask.domain.as_str(),
-                            Hit {
-                                version,
-                                key_hash: presented.hash,
-                                caller: caller.clone(),
-                                counts: fresh.counts,
-                                month: windows::month_since(ask.now),
-                                newest_record_at: fresh.newest_record_at,
-                                in_flight_job: fresh.in_flight_job,
-                                record: fresh.outcome.record.clone().ok_or_else(|| {
-                                    StoreError::Corrupt("a cached hit without its record".into())
-                                })?,
-                            },
-                        );
+                    if let Some(version) = version
+                        && let Some(hit) =
+                            Hit::new(version, presented.hash, caller.clone(), &fresh, ask.now)
+                    {
+                        self.hits.remember(ask.domain.as_str(), hit);
                     }
                     return Ok(Some((caller, Some(fresh.outcome))));
                 }

@@ -1,16 +1,19 @@
-//! Cached hits answered from memory while the database is unchanged.
+//! Cached hits answered from memory while their facts are unchanged.
 //!
 //! A cached hit reads the key, the usage windows and the domain's newest
-//! record. While nothing is committed to the file those facts stay what they
-//! were, except for the passing of time, which this module accounts for: the
-//! record ages (the decision is taken again at the new instant), and a rolling
-//! window's count drops when its oldest call leaves it (the facts are not
-//! reused from then on). So a hit remembered at data version V is replayed,
-//! byte for byte what the statement would have produced, for as long as the
-//! version read after the request arrived ([`super::changes`]) is still V.
-//! Any commit — a revoked key, a new record, a cold call of the account,
-//! from this process or another — changes the version, and the next request
-//! reads the store again.
+//! record. While nothing is committed that touches them, those facts stay what
+//! they were, except for the passing of time, which this module accounts for:
+//! the record ages (the decision is taken again at the new instant), and a
+//! rolling window's count drops when its oldest call leaves it (the facts are
+//! not reused from then on). Each backend says how it knows that nothing was
+//! committed, as a *stamp* read after the request arrived and compared with
+//! the one the facts were read under:
+//!
+//! * SQLite: the file's `PRAGMA data_version` (`sqlite/changes.rs`): any
+//!   commit at all, by any connection of any process.
+//! * PostgreSQL: one light statement for the key row (revocation, tier), the
+//!   account's cold-call counter (kept by a trigger on the cost log) and the
+//!   domain's newest record id — the same rows the facts came from.
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ use kepler_core::admission::{ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDO
 use quick_cache::sync::Cache;
 use uuid::Uuid;
 
-use super::changes::DataVersion;
+use crate::served::RecordKey;
 use crate::time::from_millis;
 use crate::windows::{
     Counts, month_since, month_usage, probe_offset, rolling_since, rolling_usage,
@@ -29,28 +32,70 @@ use crate::{AdmissionOutcome, Ask, Caller, Result, ServedRecord, UsageSnapshot, 
 /// Remembered hits: one per key and domain asked lately.
 const CAPACITY: usize = 4096;
 
-/// What one cached hit read, at which data version and instant.
-#[derive(Debug, Clone)]
-pub(super) struct Hit {
-    pub(super) version: DataVersion,
-    /// The presented key's hash, compared again on replay.
-    pub(super) key_hash: String,
-    pub(super) caller: Caller,
-    pub(super) counts: Counts,
-    /// The month the counts were read in (its first instant, stored form).
-    pub(super) month: i64,
-    pub(super) newest_record_at: DateTime<Utc>,
-    pub(super) in_flight_job: Option<Uuid>,
-    pub(super) record: ServedRecord,
+/// A cached hit as a backend decided it, with the facts it was decided on.
+#[derive(Debug)]
+pub(crate) struct Fresh {
+    pub(crate) outcome: AdmissionOutcome,
+    pub(crate) counts: Counts,
+    pub(crate) newest: RecordKey,
+    pub(crate) in_flight_job: Option<Uuid>,
 }
+
+/// What one cached hit read, under which stamp.
+#[derive(Debug)]
+pub(crate) struct Hit<S> {
+    pub(crate) stamp: S,
+    /// The presented key's hash, compared again on replay.
+    pub(crate) key_hash: String,
+    pub(crate) caller: Caller,
+    pub(crate) counts: Counts,
+    /// The month the counts were read in (its first instant, stored form).
+    pub(crate) month: i64,
+    pub(crate) newest: RecordKey,
+    pub(crate) in_flight_job: Option<Uuid>,
+    pub(crate) record: ServedRecord,
+}
+
+impl<S> Hit<S> {
+    /// The hit `fresh` describes, read at `now` under `stamp`.
+    pub(crate) fn new(
+        stamp: S,
+        key_hash: String,
+        caller: Caller,
+        fresh: &Fresh,
+        now: DateTime<Utc>,
+    ) -> Option<Hit<S>> {
+        Some(Hit {
+            stamp,
+            key_hash,
+            caller,
+            counts: fresh.counts,
+            month: month_since(now),
+            newest: fresh.newest,
+            in_flight_job: fresh.in_flight_job,
+            record: fresh.outcome.record.clone()?,
+        })
+    }
+}
+
+/// A presented key's hash and a domain.
+type HitKey = (String, String);
 
 /// Hits by key hash and domain. Clones share one memory.
-#[derive(Debug, Clone)]
-pub(super) struct HitMemo {
-    hits: Arc<Cache<(String, String), Hit>>,
+#[derive(Debug)]
+pub(crate) struct HitMemo<S> {
+    hits: Arc<Cache<HitKey, Arc<Hit<S>>>>,
 }
 
-impl Default for HitMemo {
+impl<S> Clone for HitMemo<S> {
+    fn clone(&self) -> Self {
+        Self {
+            hits: Arc::clone(&self.hits),
+        }
+    }
+}
+
+impl<S: Clone> Default for HitMemo<S> {
     fn default() -> Self {
         Self {
             hits: Arc::new(Cache::new(CAPACITY)),
@@ -58,55 +103,47 @@ impl Default for HitMemo {
     }
 }
 
-impl HitMemo {
-    pub(super) fn remember(&self, domain: &str, hit: Hit) {
+impl<S: Clone> HitMemo<S> {
+    pub(crate) fn remember(&self, domain: &str, hit: Hit<S>) {
         self.hits
-            .insert((hit.key_hash.clone(), domain.to_owned()), hit);
+            .insert((hit.key_hash.clone(), domain.to_owned()), Arc::new(hit));
     }
 
-    /// The cached hit for `key_hash` asking `ask`, if the store is still at
-    /// `version` and the remembered facts still decide "serve fresh" now.
-    pub(super) fn replay(
-        &self,
-        key_hash: &str,
-        ask: &Ask<'_>,
-        version: DataVersion,
-    ) -> Result<Option<(Caller, AdmissionOutcome)>> {
-        let Some(hit) = self
-            .hits
-            .get(&(key_hash.to_owned(), ask.domain.as_str().to_owned()))
-        else {
-            return Ok(None);
-        };
-        if hit.version != version || !keys::hashes_match(&hit.key_hash, key_hash) {
-            return Ok(None);
-        }
-        let request = ask.request(&hit.caller);
-        let Some(usage) = usage_now(&hit.counts, hit.month, &request.policy, ask.now)? else {
-            return Ok(None);
-        };
-        let facts = AdmissionFacts {
-            tier: hit.caller.tier,
-            policy: request.policy,
-            force_fresh: ask.force_fresh,
-            newest_record_at: Some(hit.newest_record_at),
-            in_flight_job: hit.in_flight_job,
-            month: usage.month,
-            key_hour: usage.key_hour,
-            account_day: usage.account_day,
-            now: ask.now,
-        };
-        if decide(&facts) != Decision::ServeFresh {
-            return Ok(None);
-        }
-        let outcome = AdmissionOutcome {
-            decision: Decision::ServeFresh,
-            record: Some(hit.record.clone()),
-            job: None,
-            usage,
-        };
-        Ok(Some((hit.caller, outcome)))
+    /// The hit remembered for this key and domain, whatever its stamp.
+    pub(crate) fn get(&self, key_hash: &str, domain: &str) -> Option<Arc<Hit<S>>> {
+        let hit = self.hits.get(&(key_hash.to_owned(), domain.to_owned()))?;
+        keys::hashes_match(&hit.key_hash, key_hash).then_some(hit)
     }
+}
+
+/// The cached hit `hit` gives for `ask` now — the caller having checked that
+/// its stamp still holds — if its facts still decide "serve fresh".
+pub(crate) fn replay<S>(hit: &Hit<S>, ask: &Ask<'_>) -> Result<Option<(Caller, AdmissionOutcome)>> {
+    let request = ask.request(&hit.caller);
+    let Some(usage) = usage_now(&hit.counts, hit.month, &request.policy, ask.now)? else {
+        return Ok(None);
+    };
+    let facts = AdmissionFacts {
+        tier: hit.caller.tier,
+        policy: request.policy,
+        force_fresh: ask.force_fresh,
+        newest_record_at: Some(from_millis(hit.newest.scored_at)?),
+        in_flight_job: hit.in_flight_job,
+        month: usage.month,
+        key_hour: usage.key_hour,
+        account_day: usage.account_day,
+        now: ask.now,
+    };
+    if decide(&facts) != Decision::ServeFresh {
+        return Ok(None);
+    }
+    let outcome = AdmissionOutcome {
+        decision: Decision::ServeFresh,
+        record: Some(hit.record.clone()),
+        job: None,
+        usage,
+    };
+    Ok(Some((hit.caller.clone(), outcome)))
 }
 
 /// The windows at `now` from counts read earlier with no commit since: the
@@ -114,7 +151,7 @@ impl HitMemo {
 /// left its rolling window. `None` when that no longer holds, or when a window
 /// is over its limit (its reset then depends on a call other than the oldest,
 /// which only the store can name).
-pub(super) fn usage_now(
+pub(crate) fn usage_now(
     counts: &Counts,
     month: i64,
     policy: &kepler_core::TierPolicy,
