@@ -85,10 +85,11 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
          what a request costs that reads the store once.\n\
          - **cached hit**: `POST /v1/score` for `strong.test`, whose fresh record\n  \
          a real engine run stored first: authentication, the fresh-record\n  \
-         short-circuit, the JSON record. On PostgreSQL one statement (the key,\n  \
-         the windows, the newest record); on SQLite the same facts replayed from\n  \
-         memory while `PRAGMA data_version` (one check shared by the requests\n  \
-         waiting for it) says nothing was committed since they were read.\n\
+         short-circuit, the JSON record. The facts of a hit (key, windows, newest\n  \
+         record) are replayed from memory while nothing they came from changed:\n  \
+         on SQLite `PRAGMA data_version` says so (one check shared by the\n  \
+         requests waiting for it); on PostgreSQL one light statement (the key\n  \
+         row, the account's cold-call counter, the newest record id).\n\
          - **cold admission**: `POST /v1/score` for a new domain every request:\n  \
          authentication, the admission decision's facts, the cold call, its\n  \
          cost-log row and the job, in one store transaction; answered 202.\n\
