@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kepler_core::admission::{ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, decide};
+use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use uuid::Uuid;
 
@@ -29,8 +30,11 @@ use crate::windows::{
 };
 use crate::{AdmissionOutcome, Ask, Caller, Result, ServedRecord, UsageSnapshot, keys};
 
-/// Remembered hits: one per key and domain asked lately.
-const CAPACITY: usize = 4096;
+/// How much a process remembers, counting each hit's record text whole
+/// (hits of one domain share one text, so this errs on the small side).
+const CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
+/// What the cache expects a hit to weigh, for sizing its table.
+const TYPICAL_HIT_BYTES: u64 = 16 * 1024;
 
 /// A cached hit as a backend decided it, with the facts it was decided on.
 #[derive(Debug)]
@@ -81,10 +85,19 @@ impl<S> Hit<S> {
 /// A presented key's hash and a domain.
 type HitKey = (String, String);
 
-/// Hits by key hash and domain. Clones share one memory.
+#[derive(Debug, Clone, Copy)]
+struct HitBytes;
+
+impl<S> Weighter<HitKey, Arc<Hit<S>>> for HitBytes {
+    fn weight(&self, (hash, domain): &HitKey, hit: &Arc<Hit<S>>) -> u64 {
+        (hash.len() + domain.len() + hit.record.as_bytes().len()) as u64 + 256
+    }
+}
+
+/// Hits by key hash and domain, bounded by their size. Clones share one memory.
 #[derive(Debug)]
 pub(crate) struct HitMemo<S> {
-    hits: Arc<Cache<HitKey, Arc<Hit<S>>>>,
+    hits: Arc<Cache<HitKey, Arc<Hit<S>>, HitBytes>>,
 }
 
 impl<S> Clone for HitMemo<S> {
@@ -98,7 +111,11 @@ impl<S> Clone for HitMemo<S> {
 impl<S: Clone> Default for HitMemo<S> {
     fn default() -> Self {
         Self {
-            hits: Arc::new(Cache::new(CAPACITY)),
+            hits: Arc::new(Cache::with_weighter(
+                (CAPACITY_BYTES / TYPICAL_HIT_BYTES) as usize,
+                CAPACITY_BYTES,
+                HitBytes,
+            )),
         }
     }
 }
@@ -251,6 +268,41 @@ mod tests {
             usage_now(&c, month, &policy, december).expect("valid"),
             None
         );
+    }
+
+    #[test]
+    fn what_is_remembered_stays_within_the_byte_budget() {
+        let memo = HitMemo::<u8>::default();
+        let caller = Caller {
+            key_id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            tier: Tier::Growth,
+            sandbox: false,
+        };
+        let domains: Vec<String> = (0..400).map(|i| format!("d{i}.example")).collect();
+        for (id, domain) in (0..).zip(&domains) {
+            let text = format!("{id}{}", "x".repeat(100 * 1024));
+            memo.remember(
+                domain,
+                Hit {
+                    stamp: 0,
+                    key_hash: "h".repeat(64),
+                    caller: caller.clone(),
+                    counts: counts(0, None),
+                    month: 0,
+                    newest: RecordKey { id, scored_at: id },
+                    in_flight_job: None,
+                    record: ServedRecord::from_stored(text),
+                },
+            );
+        }
+        let held: usize = domains
+            .iter()
+            .filter_map(|d| memo.get(&"h".repeat(64), d))
+            .map(|h| h.record.as_bytes().len())
+            .sum();
+        assert!(held > 0, "something is remembered");
+        assert!(held as u64 <= CAPACITY_BYTES, "{held} bytes remembered");
     }
 
     #[test]
