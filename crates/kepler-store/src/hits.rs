@@ -45,6 +45,29 @@ pub(crate) struct Fresh {
     pub(crate) in_flight_job: Option<Uuid>,
 }
 
+impl Fresh {
+    /// The "serve fresh" answer with `record`, decided on these facts.
+    pub(crate) fn serve(
+        record: Option<ServedRecord>,
+        usage: UsageSnapshot,
+        counts: Counts,
+        newest: RecordKey,
+        in_flight_job: Option<Uuid>,
+    ) -> Box<Fresh> {
+        Box::new(Fresh {
+            outcome: AdmissionOutcome {
+                decision: Decision::ServeFresh,
+                record,
+                job: None,
+                usage,
+            },
+            counts,
+            newest,
+            in_flight_job,
+        })
+    }
+}
+
 /// What one cached hit read, under which stamp.
 #[derive(Debug)]
 pub(crate) struct Hit<S> {

@@ -31,6 +31,16 @@ pub(crate) struct RecordKey {
     pub(crate) scored_at: i64,
 }
 
+impl RecordKey {
+    /// The key of a record read as two nullable columns (no record: `None`).
+    pub(crate) fn from_columns(id: Option<i64>, scored_at: Option<i64>) -> Option<RecordKey> {
+        Some(RecordKey {
+            id: id?,
+            scored_at: scored_at?,
+        })
+    }
+}
+
 /// A domain's newest record as this process last read it: which one, and its text.
 #[derive(Debug, Clone)]
 pub(crate) struct Held {

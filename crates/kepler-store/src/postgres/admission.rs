@@ -152,16 +152,9 @@ pub(super) async fn hit_stamp(
     };
     let stamp = HitStamp {
         cold_call_changes: row.try_get("cold_call_changes")?,
-        newest: record_key(row.try_get("record_id")?, row.try_get("scored_at")?),
+        newest: RecordKey::from_columns(row.try_get("record_id")?, row.try_get("scored_at")?),
     };
     Ok(Some((caller, stamp)))
-}
-
-fn record_key(id: Option<i64>, scored_at: Option<i64>) -> Option<RecordKey> {
-    Some(RecordKey {
-        id: id?,
-        scored_at: scored_at?,
-    })
 }
 
 fn binds<'q, T>(
@@ -356,7 +349,7 @@ pub(super) async fn authenticate_and_decide(
     };
     let stamp = HitStamp {
         cold_call_changes: row.try_get("cold_call_changes")?,
-        newest: record_key(row.try_get("record_id")?, row.try_get("record_at")?),
+        newest: RecordKey::from_columns(row.try_get("record_id")?, row.try_get("record_at")?),
     };
     if caller.sandbox {
         return Ok(Some((caller, None, stamp)));
@@ -395,18 +388,9 @@ async fn decide_from(
             let sent = row.try_get("record_served")?;
             let record =
                 served.resolve(request.domain.as_str(), held, (record_id, record_at), sent);
-            if let Some(newest) = record_key(record_id, record_at) {
-                return Ok(Decided::Fresh(Box::new(Fresh {
-                    outcome: AdmissionOutcome {
-                        decision,
-                        record,
-                        job: None,
-                        usage,
-                    },
-                    counts,
-                    newest,
-                    in_flight_job,
-                })));
+            if let Some(newest) = RecordKey::from_columns(record_id, record_at) {
+                let fresh = Fresh::serve(record, usage, counts, newest, in_flight_job);
+                return Ok(Decided::Fresh(fresh));
             }
             (record, None)
         }

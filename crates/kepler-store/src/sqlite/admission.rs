@@ -363,18 +363,9 @@ async fn decide_from(
             let sent = row.try_get("record_served")?;
             let record =
                 served.resolve(request.domain.as_str(), held, (record_id, record_at), sent);
-            if let (Some(id), Some(scored_at)) = (record_id, record_at) {
-                return Ok(Decided::Fresh(Box::new(Fresh {
-                    outcome: AdmissionOutcome {
-                        decision,
-                        record,
-                        job: None,
-                        usage,
-                    },
-                    counts,
-                    newest: RecordKey { id, scored_at },
-                    in_flight_job,
-                })));
+            if let Some(newest) = RecordKey::from_columns(record_id, record_at) {
+                let fresh = Fresh::serve(record, usage, counts, newest, in_flight_job);
+                return Ok(Decided::Fresh(fresh));
             }
             (record, None)
         }
