@@ -131,7 +131,7 @@ impl<S> Clone for HitMemo<S> {
     }
 }
 
-impl<S: Clone> Default for HitMemo<S> {
+impl<S> Default for HitMemo<S> {
     fn default() -> Self {
         Self {
             hits: Arc::new(Cache::with_weighter(
@@ -143,7 +143,7 @@ impl<S: Clone> Default for HitMemo<S> {
     }
 }
 
-impl<S: Clone> HitMemo<S> {
+impl<S> HitMemo<S> {
     pub(crate) fn remember(&self, domain: &str, hit: Hit<S>) {
         self.hits
             .insert((hit.key_hash.clone(), domain.to_owned()), Arc::new(hit));

@@ -111,7 +111,7 @@ static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
 static HIT_STAMP_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, \
-         {COLD_CALL_CHANGES}, r.record_id, r.scored_at \
+         {COLD_CALL_CHANGES}, r.record_id, r.scored_at AS record_at \
          FROM api_keys k JOIN accounts a ON a.account_id = k.account_id \
          LEFT JOIN LATERAL (SELECT record_id, scored_at FROM records WHERE domain = $1 \
            ORDER BY scored_at DESC, record_id DESC LIMIT 1) AS r ON TRUE \
@@ -150,11 +150,16 @@ pub(super) async fn hit_stamp(
     let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
         return Ok(None);
     };
-    let stamp = HitStamp {
+    Ok(Some((caller, stamp_from(&row)?)))
+}
+
+/// The stamp columns `cold_call_changes`, `record_id` and `record_at` of a row
+/// of [`HIT_STAMP_SQL`] or [`AUTH_FACTS_SQL`].
+fn stamp_from(row: &PgRow) -> Result<HitStamp> {
+    Ok(HitStamp {
         cold_call_changes: row.try_get("cold_call_changes")?,
-        newest: RecordKey::from_columns(row.try_get("record_id")?, row.try_get("scored_at")?),
-    };
-    Ok(Some((caller, stamp)))
+        newest: RecordKey::from_columns(row.try_get("record_id")?, row.try_get("record_at")?),
+    })
 }
 
 fn binds<'q, T>(
@@ -347,10 +352,7 @@ pub(super) async fn authenticate_and_decide(
     let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
         return Ok(None);
     };
-    let stamp = HitStamp {
-        cold_call_changes: row.try_get("cold_call_changes")?,
-        newest: RecordKey::from_columns(row.try_get("record_id")?, row.try_get("record_at")?),
-    };
+    let stamp = stamp_from(&row)?;
     if caller.sandbox {
         return Ok(Some((caller, None, stamp)));
     }
