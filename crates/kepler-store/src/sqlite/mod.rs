@@ -11,6 +11,7 @@
 
 mod accounts;
 mod admission;
+mod batches;
 mod changes;
 mod idempotency;
 mod queue;
@@ -32,6 +33,7 @@ use sqlx::{Connection, TransactionManager};
 use uuid::Uuid;
 
 use self::admission::Decided;
+use self::batches::AdmissionWriter;
 use self::changes::{ChangeWatch, DataVersion};
 
 use crate::hits::{self, Hit, HitMemo};
@@ -56,6 +58,8 @@ pub struct SqliteStore {
     /// in-memory database, which no other connection can watch.
     changes: Option<ChangeWatch>,
     hits: HitMemo<DataVersion>,
+    /// Writes every admission, several to a transaction.
+    admissions: AdmissionWriter,
 }
 
 impl SqliteStore {
@@ -82,10 +86,12 @@ impl SqliteStore {
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(base)
                 .await?;
+            let served = ServedCache::default();
             return Ok(SqliteStore {
+                admissions: AdmissionWriter::start(pool.clone(), served.clone()),
                 writer: pool.clone(),
                 reader: pool,
-                served: ServedCache::default(),
+                served,
                 changes: None,
                 hits: HitMemo::default(),
             });
@@ -122,10 +128,12 @@ impl SqliteStore {
             .connect_with(base.clone())
             .await?;
         let changes = ChangeWatch::start(base).await?;
+        let served = ServedCache::default();
         Ok(SqliteStore {
+            admissions: AdmissionWriter::start(writer.clone(), served.clone()),
             writer,
             reader,
-            served: ServedCache::default(),
+            served,
             changes: Some(changes),
             hits: HitMemo::default(),
         })
@@ -136,18 +144,9 @@ impl SqliteStore {
     }
 
     /// The write half of an admission: facts read and call written under one
-    /// write lock, so the limits are exact.
+    /// write lock, so the limits are exact; shared with other admissions (group commit).
     async fn admit_writing(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
-        let mut tx = self.write().await?;
-        let outcome = match admission::decide_on(&mut tx, request, &self.served).await? {
-            Decided::Answered(outcome) => *outcome,
-            Decided::Fresh(fresh) => fresh.outcome,
-            Decided::Admit { counts, run } => {
-                admission::admit(&mut tx, request, counts, run).await?
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
+        self.admissions.admit(request.clone()).await
     }
 }
 
