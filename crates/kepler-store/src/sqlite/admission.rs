@@ -385,20 +385,6 @@ async fn decide_from(
     })))
 }
 
-/// Decides on `request` inside the caller's write transaction and, for
-/// `Admit`, writes it there: facts and call under one lock, so the limits are exact.
-pub(super) async fn decide_and_write(
-    conn: &mut SqliteConnection,
-    request: &AdmissionRequest,
-    served: &ServedCache,
-) -> Result<AdmissionOutcome> {
-    match decide_on(conn, request, served).await? {
-        Decided::Answered(outcome) => Ok(*outcome),
-        Decided::Fresh(fresh) => Ok(fresh.outcome),
-        Decided::Admit { counts, run } => admit(conn, request, counts, run).await,
-    }
-}
-
 /// The writes of an admission as one batch of statements, so the writer's
 /// transaction makes one round trip to SQLite's thread for them, not three:
 /// the run (created, or joined: a `force_fresh` join marks it), the job and
@@ -417,7 +403,7 @@ const ADMIT_SQL: &str = "\
 /// Carries out an `Admit` inside the caller's write transaction: the job, its run
 /// (shared per domain) and the cost-log row. Returns the outcome with the usage
 /// after it, computed from the counts the decision read plus this call.
-async fn admit(
+pub(super) async fn admit(
     conn: &mut SqliteConnection,
     request: &AdmissionRequest,
     counts: Counts,

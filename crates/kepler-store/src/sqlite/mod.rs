@@ -11,7 +11,6 @@
 
 mod accounts;
 mod admission;
-mod batches;
 mod changes;
 mod idempotency;
 mod queue;
@@ -33,7 +32,6 @@ use sqlx::{Connection, TransactionManager};
 use uuid::Uuid;
 
 use self::admission::Decided;
-use self::batches::AdmissionWriter;
 use self::changes::{ChangeWatch, DataVersion};
 
 use crate::hits::{self, Hit, HitMemo};
@@ -58,8 +56,6 @@ pub struct SqliteStore {
     /// in-memory database, which no other connection can watch.
     changes: Option<ChangeWatch>,
     hits: HitMemo<DataVersion>,
-    /// Writes every admission, several to a transaction.
-    admissions: AdmissionWriter,
 }
 
 impl SqliteStore {
@@ -86,12 +82,10 @@ impl SqliteStore {
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(base)
                 .await?;
-            let served = ServedCache::default();
             return Ok(SqliteStore {
-                admissions: AdmissionWriter::start(pool.clone(), served.clone()),
                 writer: pool.clone(),
                 reader: pool,
-                served,
+                served: ServedCache::default(),
                 changes: None,
                 hits: HitMemo::default(),
             });
@@ -128,12 +122,10 @@ impl SqliteStore {
             .connect_with(base.clone())
             .await?;
         let changes = ChangeWatch::start(base).await?;
-        let served = ServedCache::default();
         Ok(SqliteStore {
-            admissions: AdmissionWriter::start(writer.clone(), served.clone()),
             writer,
             reader,
-            served,
+            served: ServedCache::default(),
             changes: Some(changes),
             hits: HitMemo::default(),
         })
@@ -144,9 +136,18 @@ impl SqliteStore {
     }
 
     /// The write half of an admission: facts read and call written under one
-    /// write lock, so the limits are exact; shared with other admissions (group commit).
+    /// write lock, so the limits are exact.
     async fn admit_writing(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
-        self.admissions.admit(request.clone()).await
+        let mut tx = self.write().await?;
+        let outcome = match admission::decide_on(&mut tx, request, &self.served).await? {
+            Decided::Answered(outcome) => *outcome,
+            Decided::Fresh(fresh) => fresh.outcome,
+            Decided::Admit { counts, run } => {
+                admission::admit(&mut tx, request, counts, run).await?
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
 
