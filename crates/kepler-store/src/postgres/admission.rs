@@ -121,7 +121,7 @@ static HIT_STAMP_SQL: LazyLock<String> = LazyLock::new(|| {
 
 /// The account's cost-log change counter (migration 20261129001100), as a
 /// column of a statement whose key row is `k`: 0 before its first call.
-const COLD_CALL_CHANGES: &str = "COALESCE((SELECT changes FROM cold_call_changes \
+pub(super) const COLD_CALL_CHANGES: &str = "COALESCE((SELECT changes FROM cold_call_changes \
      WHERE account_id = k.account_id), 0) AS cold_call_changes";
 
 /// Under which facts a cached hit was read on PostgreSQL: equal stamps, with
@@ -154,8 +154,8 @@ pub(super) async fn hit_stamp(
 }
 
 /// The stamp columns `cold_call_changes`, `record_id` and `record_at` of a row
-/// of [`HIT_STAMP_SQL`] or [`AUTH_FACTS_SQL`].
-fn stamp_from(row: &PgRow) -> Result<HitStamp> {
+/// of [`HIT_STAMP_SQL`], [`AUTH_FACTS_SQL`] or the batched checks' statement.
+pub(super) fn stamp_from(row: &PgRow) -> Result<HitStamp> {
     Ok(HitStamp {
         cold_call_changes: row.try_get("cold_call_changes")?,
         newest: RecordKey::from_columns(row.try_get("record_id")?, row.try_get("record_at")?),

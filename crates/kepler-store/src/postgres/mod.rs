@@ -17,6 +17,7 @@ mod idempotency;
 mod queue;
 mod records;
 mod rows;
+mod stamps;
 mod wakeups;
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, Pg
 use uuid::Uuid;
 
 use self::admission::HitStamp;
+use self::stamps::{StampChecks, Unchecked};
 use crate::hits::{self, Hit, HitMemo};
 use crate::keys;
 use crate::served::ServedCache;
@@ -51,6 +53,7 @@ pub struct PostgresStore {
     wakeups: wakeups::Wakeups,
     served: ServedCache,
     hits: HitMemo<HitStamp>,
+    stamps: StampChecks,
 }
 
 /// A connection idle for longer than this is pinged before it is handed out.
@@ -93,6 +96,7 @@ impl PostgresStore {
             .connect_lazy_with(options.clone());
         Ok(PostgresStore {
             breaker: breaker::Breaker::new(options.clone(), settings.acquire_timeout),
+            stamps: StampChecks::start(pool.clone()),
             pool,
             options,
             acquire_timeout: settings.acquire_timeout,
@@ -277,16 +281,21 @@ impl Store for PostgresStore {
             async {
                 let presented = keys::inspect(presented_key);
                 let domain = ask.domain.as_str();
-                let mut conn = self.acquire().await?;
                 // A hit this node served before: the key row, the account's
                 // cold-call counter and the newest record's id say whether its
-                // facts still hold (one light statement).
+                // facts still hold (one light statement, shared by the hits
+                // waiting at that moment).
                 if presented.well_formed
                     && let Some(hit) = self.hits.get(&presented.hash, domain)
                 {
-                    let Some((caller, stamp)) =
-                        admission::hit_stamp(&mut conn, &presented, domain).await?
-                    else {
+                    let checked = match self.stamps.check(&presented, domain).await {
+                        Ok(checked) => checked,
+                        Err(Unchecked) => {
+                            let mut conn = self.acquire().await?;
+                            admission::hit_stamp(&mut conn, &presented, domain).await?
+                        }
+                    };
+                    let Some((caller, stamp)) = checked else {
                         return Ok(None);
                     };
                     if caller == hit.caller
@@ -296,6 +305,7 @@ impl Store for PostgresStore {
                         return Ok(Some((caller, Some(outcome))));
                     }
                 }
+                let mut conn = self.acquire().await?;
                 // The key and the facts in one statement (one round trip), as in `admit`.
                 let Some((caller, decided, stamp)) =
                     admission::authenticate_and_decide(&mut conn, &presented, ask, &self.served)

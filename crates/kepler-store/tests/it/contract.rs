@@ -344,6 +344,43 @@ async fn hit_at(
     Some((caller, outcome.usage))
 }
 
+pub async fn hits_asked_together_each_get_their_own_answer(h: Harness) {
+    // Hits waiting at the same moment may be checked together (one statement
+    // for many): each must still get its own key's and domain's answer.
+    let s = h.store.as_ref();
+    let kept = client(s, Tier::Growth).await;
+    let revoked = client(s, Tier::Growth).await;
+    let names = ["a.example", "b.example", "c.example"];
+    for name in names {
+        s.put_record(&record(name, now() - chrono::Duration::days(1)))
+            .await
+            .expect("put");
+    }
+    for c in [&kept, &revoked] {
+        for name in names {
+            assert!(hit_at(s, &c.key, name, now()).await.is_some());
+        }
+    }
+    s.revoke_key(revoked.caller.key_id).await.expect("revoke");
+    let asks = (0..60).map(|i| {
+        let c = if i % 2 == 0 { &kept } else { &revoked };
+        (c, names[i % names.len()])
+    });
+    let answers =
+        join_all(asks.map(|(c, name)| async move {
+            (c.caller.key_id, hit_at(s, &c.key, name, now()).await)
+        }))
+        .await;
+    for (key_id, answer) in answers {
+        if key_id == kept.caller.key_id {
+            let (caller, _) = answer.expect("the kept key is live");
+            assert_eq!(caller, kept.caller);
+        } else {
+            assert!(answer.is_none(), "a revoked key was answered: {answer:?}");
+        }
+    }
+}
+
 pub async fn repeated_hits_see_every_commit_and_the_clock(h: Harness) {
     // Hits asked again and again (a store may answer them from memory) must
     // still see every commit of another node at once, and windows that moved

@@ -16,6 +16,7 @@ macro_rules! contract_tests {
             a_newer_record_from_another_node_replaces_the_one_served,
             a_record_deleted_by_hand_is_not_served_from_memory,
             repeated_hits_see_every_commit_and_the_clock,
+            hits_asked_together_each_get_their_own_answer,
             authenticate_and_admit_is_authenticate_then_admit,
             free_tier_reads_cache_only,
             force_fresh_only_where_the_tier_allows_it,
