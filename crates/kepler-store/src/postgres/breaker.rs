@@ -27,7 +27,8 @@ pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// A connection this slow to come asks for a probe while the call goes on waiting.
 const SUSPECT_AFTER: Duration = Duration::from_millis(200);
 
-#[derive(Debug)]
+/// Clones share one state.
+#[derive(Debug, Clone)]
 pub(super) struct Breaker {
     inner: Arc<Inner>,
 }

@@ -94,9 +94,10 @@ impl PostgresStore {
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_lazy_with(options.clone());
+        let breaker = breaker::Breaker::new(options.clone(), settings.acquire_timeout);
         Ok(PostgresStore {
-            breaker: breaker::Breaker::new(options.clone(), settings.acquire_timeout),
-            stamps: StampChecks::start(pool.clone()),
+            stamps: StampChecks::start(pool.clone(), breaker.clone()),
+            breaker,
             pool,
             options,
             acquire_timeout: settings.acquire_timeout,

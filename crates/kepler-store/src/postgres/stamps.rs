@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::accounts;
 use super::admission::{COLD_CALL_CHANGES, HitStamp, stamp_from};
+use super::breaker::Breaker;
 use crate::keys::PresentedKey;
 use crate::{Caller, Result};
 
@@ -62,9 +63,11 @@ static STAMPS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 impl StampChecks {
     /// Starts the checking task, which ends when the last clone is dropped.
-    pub(super) fn start(pool: PgPool) -> StampChecks {
+    /// It connects through the store's `breaker`, so that during an outage
+    /// a check fails as fast as any other store call.
+    pub(super) fn start(pool: PgPool, breaker: Breaker) -> StampChecks {
         let (queue, asked) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(check_batches(pool, asked));
+        tokio::spawn(check_batches(pool, breaker, asked));
         StampChecks { queue }
     }
 
@@ -81,12 +84,12 @@ impl StampChecks {
     }
 }
 
-async fn check_batches(pool: PgPool, mut asked: mpsc::Receiver<Asked>) {
+async fn check_batches(pool: PgPool, breaker: Breaker, mut asked: mpsc::Receiver<Asked>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while asked.recv_many(&mut batch, MAX_BATCH).await > 0 {
         batch.retain(|a| !a.answer.is_closed());
         if !batch.is_empty() {
-            let found = check_all(&pool, &batch).await;
+            let found = check_all(&pool, &breaker, &batch).await;
             answer_all(std::mem::take(&mut batch), found);
         }
         batch.clear();
@@ -94,13 +97,18 @@ async fn check_batches(pool: PgPool, mut asked: mpsc::Receiver<Asked>) {
 }
 
 /// One statement for the whole batch: each pair's row, by its place.
-async fn check_all(pool: &PgPool, batch: &[Asked]) -> Result<Vec<Option<PgRow>>> {
+async fn check_all(
+    pool: &PgPool,
+    breaker: &Breaker,
+    batch: &[Asked],
+) -> Result<Vec<Option<PgRow>>> {
     let hashes: Vec<&str> = batch.iter().map(|a| a.hash.as_str()).collect();
     let domains: Vec<&str> = batch.iter().map(|a| a.domain.as_str()).collect();
+    let mut conn = breaker.connect(pool.acquire()).await?;
     let rows = sqlx::query(STAMPS_SQL.as_str())
         .bind(&hashes)
         .bind(&domains)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let mut by_place: Vec<Option<PgRow>> = (0..batch.len()).map(|_| None).collect();
     for row in rows {

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use kepler_core::Tier;
 use kepler_core::admission::Decision;
 use kepler_core::config::DatabaseSettings;
-use kepler_store::StoreError;
 use kepler_store::testing::TestDatabase;
+use kepler_store::{Ask, StoreError};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::support::{ask, client, now};
+use crate::support::{ask, client, domain, now, record};
 
 struct Proxy {
     listen: SocketAddr,
@@ -92,6 +92,27 @@ async fn an_outage_fails_fast_and_ends_by_itself() {
     store.migrate().await.expect("migrate");
     let c = client(store.as_ref(), Tier::Growth).await;
     store.ping().await.expect("up through the proxy");
+    // A cached hit the store remembers (crate::hits) must fail as promptly.
+    store
+        .put_record(&record("kept.example", now() - chrono::Duration::days(1)))
+        .await
+        .expect("put");
+    let tiers = kepler_core::TierTable::default();
+    let kept = domain("kept.example");
+    let hit = Ask {
+        domain: &kept,
+        force_fresh: false,
+        now: now(),
+        tiers: &tiers,
+    };
+    for _ in 0..2 {
+        let (_, outcome) = store
+            .authenticate_and_admit(&c.key, &hit)
+            .await
+            .expect("a hit")
+            .expect("a live key");
+        assert_eq!(outcome.expect("decided").decision, Decision::ServeFresh);
+    }
 
     proxy.cut().await;
     let policy = Tier::Growth.default_policy();
@@ -104,6 +125,7 @@ async fn an_outage_fails_fast_and_ends_by_itself() {
                 .await,
         );
         unavailable(store.authenticate(&c.key).await);
+        unavailable(store.authenticate_and_admit(&c.key, &hit).await);
         // Promptly: the 30 s acquire_timeout is never waited out.
         assert!(
             started.elapsed() < Duration::from_millis(1500),
