@@ -9,6 +9,8 @@
 //! every commit that finished before the request (a revoked key, a cold call,
 //! a new record).
 
+use std::sync::LazyLock;
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -49,7 +51,7 @@ struct Asked {
 
 /// The stamps of many (key hash, domain) pairs; `i` is the pair's 1-based
 /// place in the arrays. Binds: $1 key hashes, $2 domains.
-static STAMPS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static STAMPS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT q.i, k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, \
          {COLD_CALL_CHANGES}, r.record_id, r.scored_at AS record_at \
@@ -92,7 +94,6 @@ async fn check_batches(pool: PgPool, breaker: Breaker, mut asked: mpsc::Receiver
             let found = check_all(&pool, &breaker, &batch).await;
             answer_all(std::mem::take(&mut batch), found);
         }
-        batch.clear();
     }
 }
 

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, next_month_start};
 use kepler_core::{FailureReason, JobStatus, Tier};
 use kepler_store::{
-    Ask, IdempotencyClaim, IdempotentResponse, RunEnding, Store, StoreError, keys, time::truncate,
+    IdempotencyClaim, IdempotentResponse, RunEnding, Store, StoreError, keys, time::truncate,
 };
 use uuid::Uuid;
 
@@ -304,12 +304,7 @@ pub async fn a_record_deleted_by_hand_is_not_served_from_memory(h: Harness) {
 async fn served_fresh(store: &dyn Store, key: &str, name: &str) -> kepler_core::ScoreRecord {
     let tiers = kepler_core::TierTable::default();
     let domain = domain(name);
-    let ask = Ask {
-        domain: &domain,
-        force_fresh: false,
-        now: now(),
-        tiers: &tiers,
-    };
+    let ask = score_ask(&domain, &tiers, now());
     let (_, outcome) = store
         .authenticate_and_admit(key, &ask)
         .await
@@ -329,12 +324,7 @@ async fn hit_at(
 ) -> Option<(kepler_store::Caller, kepler_store::UsageSnapshot)> {
     let tiers = kepler_core::TierTable::default();
     let domain = domain(name);
-    let ask = Ask {
-        domain: &domain,
-        force_fresh: false,
-        now,
-        tiers: &tiers,
-    };
+    let ask = score_ask(&domain, &tiers, now);
     let (caller, outcome) = store
         .authenticate_and_admit(key, &ask)
         .await
@@ -456,12 +446,7 @@ pub async fn authenticate_and_admit_is_authenticate_then_admit(h: Harness) {
     let fresh = record("fresh.example", now() - chrono::Duration::days(1));
     s.put_record(&fresh).await.expect("put");
     let (fresh_domain, cold_domain) = (domain("fresh.example"), domain("cold.example"));
-    let ask = |domain| Ask {
-        domain,
-        force_fresh: false,
-        now: now(),
-        tiers: &tiers,
-    };
+    let ask = |domain| score_ask(domain, &tiers, now());
 
     let (caller, outcome) = s
         .authenticate_and_admit(&c.key, &ask(&fresh_domain))
@@ -2481,12 +2466,7 @@ pub async fn a_closed_store_is_unavailable_not_empty(h: Harness) {
     unavailable(s.claim_run("w", LEASE, now()).await.map(drop));
     let tiers = kepler_core::TierTable::default();
     let kept = domain("kept.example");
-    let hit = Ask {
-        domain: &kept,
-        force_fresh: false,
-        now: now(),
-        tiers: &tiers,
-    };
+    let hit = score_ask(&kept, &tiers, now());
     unavailable(s.authenticate_and_admit(&c.key, &hit).await.map(drop));
 }
 

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use kepler_core::Tier;
 use kepler_core::admission::Decision;
 use kepler_core::config::DatabaseSettings;
+use kepler_store::StoreError;
 use kepler_store::testing::TestDatabase;
-use kepler_store::{Ask, StoreError};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::support::{ask, client, domain, now, record};
+use crate::support::{ask, client, domain, now, record, score_ask};
 
 struct Proxy {
     listen: SocketAddr,
@@ -99,12 +99,7 @@ async fn an_outage_fails_fast_and_ends_by_itself() {
         .expect("put");
     let tiers = kepler_core::TierTable::default();
     let kept = domain("kept.example");
-    let hit = Ask {
-        domain: &kept,
-        force_fresh: false,
-        now: now(),
-        tiers: &tiers,
-    };
+    let hit = score_ask(&kept, &tiers, now());
     for _ in 0..2 {
         let (_, outcome) = store
             .authenticate_and_admit(&c.key, &hit)

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use kepler_core::{
-    Category, CategoryId, Check, CheckStatus, Domain, ScoreRecord, Tier, TierPolicy,
+    Category, CategoryId, Check, CheckStatus, Domain, ScoreRecord, Tier, TierPolicy, TierTable,
 };
-use kepler_store::{Account, AdmissionOutcome, AdmissionRequest, Caller, Store};
+use kepler_store::{Account, AdmissionOutcome, AdmissionRequest, Ask, Caller, Store};
 
 /// What a backend offers the suite beyond the `Store` itself.
 #[async_trait::async_trait]
@@ -40,6 +40,17 @@ pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
 
 pub fn minutes(n: i64) -> Duration {
     Duration::minutes(n)
+}
+
+/// `POST /v1/score` for `domain` at `now`, without `force_fresh`, before the
+/// caller is known (for `Store::authenticate_and_admit`).
+pub fn score_ask<'a>(domain: &'a Domain, tiers: &'a TierTable, now: DateTime<Utc>) -> Ask<'a> {
+    Ask {
+        domain,
+        force_fresh: false,
+        now,
+        tiers,
+    }
 }
 
 pub fn domain(name: &str) -> Domain {
