@@ -26,6 +26,10 @@ pub struct HttpResult {
     /// `/readyz`: one `SELECT 1` per request, what any store read costs at least.
     pub readyz: Load,
     pub cached: Load,
+    /// The cached hit asking for gzip, as the SDKs do.
+    pub cached_gzip: Load,
+    /// The cached hit's body as sent: (plain, gzipped) bytes.
+    pub record_bytes: (usize, usize),
     pub cold: Load,
     /// Cold admissions spread over [`MANY_ACCOUNTS`] accounts.
     pub cold_many: Load,
@@ -126,8 +130,11 @@ async fn measure(
     let healthz_before = load(Scenario::Healthz).await?;
     eprintln!("http/{backend}: /readyz");
     let readyz = load(Scenario::Readyz).await?;
+    let record_bytes = record_bytes(&api.base_url, &key, "strong.test").await?;
     eprintln!("http/{backend}: cached hit");
     let cached = load(Scenario::CachedHit).await?;
+    eprintln!("http/{backend}: cached hit, gzip");
+    let cached_gzip = load(Scenario::CachedHitGzip).await?;
     let before = cold_calls(&api.base_url, &key).await?;
     eprintln!("http/{backend}: cold admission");
     let cold = load(Scenario::ColdAdmission).await?;
@@ -144,6 +151,8 @@ async fn measure(
         healthz: [healthz_before, healthz_after],
         readyz,
         cached,
+        cached_gzip,
+        record_bytes,
         cold,
         cold_many,
         serial,
@@ -210,6 +219,39 @@ async fn serial_admissions(config: &Path, key: &str, run_id: &str) -> anyhow::Re
         admissions: SERIAL_ADMISSIONS,
         elapsed,
     })
+}
+
+/// The cached hit's body on the wire without and with `Accept-Encoding:
+/// gzip`, checking that the second is gzip and decodes to the first (wrk
+/// checks neither).
+async fn record_bytes(base: &str, key: &str, domain: &str) -> anyhow::Result<(usize, usize)> {
+    use std::io::Read;
+
+    // No decoding by the client: what is read is what was sent.
+    let client = reqwest::Client::builder().no_gzip().build()?;
+    let hit = |accept: &'static str| {
+        client
+            .post(format!("{base}/v1/score"))
+            .header("X-API-Key", key)
+            .header("Accept-Encoding", accept)
+            .json(&json!({ "domain": domain }))
+            .send()
+    };
+    let plain = hit("identity").await?.error_for_status()?.bytes().await?;
+    let zipped = hit("gzip").await?.error_for_status()?;
+    anyhow::ensure!(
+        zipped
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip"),
+        "a cached hit asking for gzip was not gzipped: {:?}",
+        zipped.headers()
+    );
+    let zipped = zipped.bytes().await?;
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&zipped[..]).read_to_end(&mut decoded)?;
+    anyhow::ensure!(decoded == plain, "the gzipped hit is not the plain one");
+    Ok((plain.len(), zipped.len()))
 }
 
 /// Posts a cold request and polls its job until the record exists.

@@ -71,6 +71,9 @@ pub struct MemoryResult {
     /// Submissions answered `503` (the server overloaded by its own runs) and
     /// retried after `Retry-After`, as the SDKs do.
     pub retried_503: usize,
+    /// Submissions answered `409 idempotency_key_in_use` (a try that timed out
+    /// is still being answered) and retried the same way.
+    pub retried_409: usize,
     pub drain: Duration,
     /// Finished runs by outcome (`complete`, …), from the server's metrics.
     pub outcomes: BTreeMap<String, u64>,
@@ -236,7 +239,7 @@ async fn drive(
     };
 
     let started = Instant::now();
-    let retried = AtomicUsize::new(0);
+    let retried = Retried::default();
     let submitted = futures::stream::iter(0..args.memory_runs)
         .map(|i| submit(&client, &serve.base_url, key, i, &retried))
         .buffer_unordered(32)
@@ -289,7 +292,8 @@ async fn drive(
         at_max_in_flight,
         after,
         submit: submit_time,
-        retried_503: retried.load(Ordering::Relaxed),
+        retried_503: retried.unavailable.load(Ordering::Relaxed),
+        retried_409: retried.in_use.load(Ordering::Relaxed),
         drain,
         outcomes,
         grades,
@@ -302,17 +306,25 @@ pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Tries per submission: a 503 is retried after its Retry-After, as the SDKs do.
+/// Tries per submission: a 503, or a 409 for a key whose earlier try is still
+/// being answered, is retried after its Retry-After, as the SDKs do.
 const SUBMIT_TRIES: usize = 10;
 
+/// Answers retried by [`submit`], by kind.
+#[derive(Debug, Default)]
+struct Retried {
+    unavailable: AtomicUsize,
+    in_use: AtomicUsize,
+}
+
 /// `POST /v1/score` for the `i`-th load-test name; a 202 (a new cold run) is
-/// the only answer expected, after any 503s (counted in `retried`).
+/// the only answer expected, after any retries (counted in `retried`).
 async fn submit(
     client: &reqwest::Client,
     base: &str,
     key: &str,
     i: usize,
-    retried: &AtomicUsize,
+    retried: &Retried,
 ) -> anyhow::Result<()> {
     let domain = kepler_testnet::fixtures::load_name(i);
     // One Idempotency-Key for every try, so a retry is never a second charge.
@@ -330,20 +342,24 @@ async fn submit(
         if status == reqwest::StatusCode::ACCEPTED {
             return Ok(());
         }
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            retried.fetch_add(1, Ordering::Relaxed);
-            let pause = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()?.parse().ok())
-                .unwrap_or(1);
-            tokio::time::sleep(Duration::from_secs(pause)).await;
-            continue;
-        }
+        let pause = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(1);
         let body = response.text().await.unwrap_or_default();
-        bail!("POST /v1/score {domain}: {status}: {body}");
+        let code = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|problem| Some(problem["error"].as_str()?.to_owned()));
+        let counter = match (status, code.as_deref()) {
+            (reqwest::StatusCode::SERVICE_UNAVAILABLE, _) => &retried.unavailable,
+            (reqwest::StatusCode::CONFLICT, Some("idempotency_key_in_use")) => &retried.in_use,
+            _ => bail!("POST /v1/score {domain}: {status}: {body}"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(pause)).await;
     }
-    bail!("POST /v1/score {domain}: still 503 after {SUBMIT_TRIES} tries")
+    bail!("POST /v1/score {domain}: still refused after {SUBMIT_TRIES} tries")
 }
 
 async fn fetch_metrics(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {

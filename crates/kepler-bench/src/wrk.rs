@@ -28,6 +28,8 @@ pub enum Scenario {
     Readyz,
     /// `POST /v1/score` for a domain with a fresh stored record.
     CachedHit,
+    /// The same, asking for gzip as the SDKs do (httpx and reqwest by default).
+    CachedHitGzip,
     /// `POST /v1/score` for a new domain every time: a cold admission.
     ColdAdmission,
     /// Cold admissions spread round-robin over many accounts' keys, as a
@@ -45,6 +47,15 @@ impl Scenario {
 wrk.method = "POST"
 wrk.path = "/v1/score"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = os.getenv("KEPLER_BENCH_KEY")
+wrk.body = '{"domain":"' .. os.getenv("KEPLER_BENCH_DOMAIN") .. '"}'
+"#
+            .to_string(),
+            Scenario::CachedHitGzip => r#"
+wrk.method = "POST"
+wrk.path = "/v1/score"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept-Encoding"] = "gzip"
 wrk.headers["X-API-Key"] = os.getenv("KEPLER_BENCH_KEY")
 wrk.body = '{"domain":"' .. os.getenv("KEPLER_BENCH_DOMAIN") .. '"}'
 "#

@@ -186,6 +186,9 @@ impl Fetcher {
                 .connect_timeout(timeout)
                 .user_agent(USER_AGENT)
                 .no_proxy()
+                // The probes look at what a site sends as it is; the SDK's gzip
+                // (a feature shared through the workspace) must not change that.
+                .no_gzip()
                 .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
                 .use_preconfigured_tls(with_alpn(tls));
             builder

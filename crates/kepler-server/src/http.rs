@@ -1,5 +1,6 @@
 //! The router: routes, OpenAPI, and the layers every response goes through
-//! (Request-Id, metrics, problem+json for unknown routes and methods).
+//! (Request-Id, metrics, gzip for large bodies, problem+json for unknown
+//! routes and methods).
 
 use std::time::Instant;
 
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     crate::routes::api_router()
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(crate::encoding::layer())
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -32,6 +34,7 @@ pub fn router(state: AppState) -> Router {
 pub fn ops_router(state: AppState) -> Router {
     crate::routes::ops_router()
         .fallback(not_found)
+        .layer(crate::encoding::layer())
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

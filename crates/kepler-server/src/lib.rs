@@ -22,6 +22,7 @@ pub mod scorer;
 pub mod worker;
 
 mod auth;
+mod encoding;
 mod http;
 mod idempotency;
 mod openapi;

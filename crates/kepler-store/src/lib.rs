@@ -10,7 +10,7 @@
 //! Instants are kept at millisecond precision (see [`time`]): a job's or record's
 //! timestamps read back equal what the write returned.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -147,29 +147,53 @@ pub struct UsageSnapshot {
 
 /// A stored record's JSON exactly as the API serves it (`cached: true`),
 /// encoded once when the record was stored: a cached hit sends this text
-/// without parsing and re-encoding the record. Cloning shares the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServedRecord(Bytes);
+/// without parsing and re-encoding the record. Cloning shares the text, and
+/// its gzip form once any clone has made it.
+#[derive(Debug, Clone)]
+pub struct ServedRecord {
+    text: Bytes,
+    gzip: Arc<OnceLock<Bytes>>,
+}
+
+impl PartialEq for ServedRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ServedRecord {}
 
 impl ServedRecord {
     /// The record as JSON text (UTF-8).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.text
     }
 
     /// The JSON text, shared rather than copied (a response body takes it as is).
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.text
+    }
+
+    /// The JSON text gzipped (RFC 1952), for clients that accept it: made by
+    /// the first hit that asks and shared by every clone after it, so a record
+    /// is compressed once per process however often it is served. A record is
+    /// ~14 KB of JSON and ~2.5 KB gzipped; sending the smaller body is most of
+    /// what a cached hit costs (docs/performance-limits.md).
+    pub fn gzip(&self) -> Bytes {
+        self.gzip.get_or_init(|| served::gzip(&self.text)).clone()
     }
 
     /// The record itself.
     pub fn parse(&self) -> Result<ScoreRecord> {
-        Ok(serde_json::from_slice(&self.0)?)
+        Ok(serde_json::from_slice(&self.text)?)
     }
 
     /// Text a store read back from its `served` column.
     pub(crate) fn from_stored(text: String) -> Self {
-        Self(Bytes::from(text))
+        Self {
+            text: Bytes::from(text),
+            gzip: Arc::default(),
+        }
     }
 
     /// The text a record is stored with in the `served` column.

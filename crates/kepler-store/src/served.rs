@@ -10,8 +10,12 @@
 //! 14,000 → 17,800 statements/s on PostgreSQL, before counting the copies of
 //! the text through the driver and into the response.
 
+use std::io::Write;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
@@ -53,9 +57,19 @@ struct TextBytes;
 
 impl Weighter<String, Held> for TextBytes {
     fn weight(&self, domain: &String, held: &Held) -> u64 {
-        // The map entry's own bookkeeping is small next to a record.
-        (domain.len() + held.served.as_bytes().len()) as u64 + 64
+        // The map entry's own bookkeeping is small next to a record; its gzip
+        // form, once made, weighs about a fifth of the text.
+        let text = held.served.as_bytes().len();
+        (domain.len() + text + text / 5) as u64 + 64
     }
+}
+
+/// `text` gzipped at the best ratio: it is done once per record and process,
+/// and every byte saved is saved on every hit after.
+pub(crate) fn gzip(text: &[u8]) -> Bytes {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::best());
+    let written = encoder.write_all(text).and_then(|()| encoder.finish());
+    Bytes::from(written.expect("writing to a Vec cannot fail"))
 }
 
 /// Record texts by domain, bounded by their size. Clones share one cache.
@@ -124,6 +138,27 @@ mod tests {
 
     fn key(id: i64, scored_at: i64) -> (Option<i64>, Option<i64>) {
         (Some(id), Some(scored_at))
+    }
+
+    #[test]
+    fn the_gzip_form_is_the_text_and_is_made_once_for_every_clone() {
+        use std::io::Read;
+
+        let text = format!(
+            r#"{{"checks":[{}]}}"#,
+            r#"{"id":"hsts","status":"pass"},"#.repeat(200)
+        );
+        let served = ServedRecord::from_stored(text.clone());
+        let copy = served.clone();
+        let gzipped = served.gzip();
+        assert!(gzipped.len() < text.len() / 10, "{} bytes", gzipped.len());
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&gzipped[..])
+            .read_to_string(&mut unzipped)
+            .expect("valid gzip");
+        assert_eq!(unzipped, text);
+        // The clone made before shares the one made after: same allocation.
+        assert_eq!(copy.gzip().as_ptr(), gzipped.as_ptr());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Authenticated;
+use crate::encoding::{self, StoredRecordBody};
 use crate::error::{ApiError, ErrorCode};
 use crate::{auth, idempotency, ratelimit, sandbox};
 
@@ -236,6 +237,7 @@ pub async fn post_score(
         }
     };
     finish_live(&state, &caller, &mut response, usage.take()).await;
+    encoding::negotiate(&headers, &mut response);
     response
 }
 
@@ -361,7 +363,10 @@ fn respond(
                     "the store served no record for a fresh decision",
                 )
             })?;
-            json_text_response(StatusCode::OK, record.into_bytes())
+            let mut response = json_text_response(StatusCode::OK, record.clone().into_bytes());
+            // Sent gzipped instead where the client accepts it (post_score).
+            response.extensions_mut().insert(StoredRecordBody(record));
+            response
         }
         Decision::ExistingJob(_) | Decision::Admit => {
             let admitted = outcome.decision == Decision::Admit;

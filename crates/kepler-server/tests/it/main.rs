@@ -4,6 +4,7 @@
 
 mod admission;
 mod auth;
+mod encoding;
 mod engine;
 mod idempotency;
 mod input;

@@ -78,6 +78,16 @@ impl Resp {
 }
 
 pub fn http_client() -> reqwest::Client {
+    client_builder().build().expect("client builds")
+}
+
+/// A client that asks for no content coding and decodes none: what it reads
+/// is what the server sent.
+pub fn raw_client() -> reqwest::Client {
+    client_builder().no_gzip().build().expect("client builds")
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
     // reqwest is built without a default crypto provider: hand it one (plain
     // HTTP is all these tests speak, but the builder insists on TLS settings).
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -91,8 +101,6 @@ pub fn http_client() -> reqwest::Client {
         .use_preconfigured_tls(tls)
         .no_proxy()
         .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client builds")
 }
 
 /// A fresh, empty database on the backend `KEPLER_TEST_BACKEND` names.
