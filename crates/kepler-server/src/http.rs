@@ -2,6 +2,7 @@
 //! (Request-Id, metrics, gzip for large bodies, problem+json for unknown
 //! routes and methods).
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::Router;
@@ -43,14 +44,36 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such resource; see /openapi.json")
 }
 
+/// Every route's pattern, so a request's route label is borrowed, not copied.
+const ROUTES: &[&str] = &[
+    "/v1/score",
+    "/v1/score/{domain}",
+    "/v1/jobs/{job_id}",
+    "/v1/usage",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
+
+const METHODS: &[&str] = &["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// `text` as one of `known` (borrowed), or copied when it is none of them.
+fn label(text: &str, known: &[&'static str]) -> Cow<'static, str> {
+    known
+        .iter()
+        .find(|k| **k == text)
+        .map_or_else(|| Cow::Owned(text.to_owned()), |k| Cow::Borrowed(*k))
+}
+
 /// Counts every request by route and status, and gives axum's bare 405s a problem body.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+        .map_or(Cow::Borrowed("unmatched"), |p| label(p.as_str(), ROUTES));
+    let method = label(request.method().as_str(), METHODS);
     let mut response = next.run(request).await;
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && response.extensions().get::<ErrorCodeTag>().is_none()

@@ -180,13 +180,13 @@ async fn execute(
     metrics
         .runs
         .get_or_create(&OutcomeLabels {
-            outcome: outcome.to_owned(),
+            outcome: outcome.into(),
         })
         .inc();
     metrics
         .run_seconds
         .get_or_create(&OutcomeLabels {
-            outcome: outcome.to_owned(),
+            outcome: outcome.into(),
         })
         .observe(started.elapsed().as_secs_f64());
     metrics.runs_in_flight.dec();

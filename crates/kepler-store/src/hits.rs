@@ -108,6 +108,18 @@ impl<S> Hit<S> {
 /// A presented key's hash and a domain.
 type HitKey = (String, String);
 
+/// A [`HitKey`] borrowed, to look one up without building the owned pair
+/// (two allocations on every hit). Hashes as the owned pair does: a derived
+/// `Hash` hashes the fields in order, as a tuple does, and `&str` as `String`.
+#[derive(Hash)]
+struct HitKeyRef<'a>(&'a str, &'a str);
+
+impl quick_cache::Equivalent<HitKey> for HitKeyRef<'_> {
+    fn equivalent(&self, (hash, domain): &HitKey) -> bool {
+        self.0 == hash && self.1 == domain
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct HitBytes;
 
@@ -151,7 +163,7 @@ impl<S> HitMemo<S> {
 
     /// The hit remembered for this key and domain, whatever its stamp.
     pub(crate) fn get(&self, key_hash: &str, domain: &str) -> Option<Arc<Hit<S>>> {
-        let hit = self.hits.get(&(key_hash.to_owned(), domain.to_owned()))?;
+        let hit = self.hits.get(&HitKeyRef(key_hash, domain))?;
         keys::hashes_match(&hit.key_hash, key_hash).then_some(hit)
     }
 }
@@ -291,6 +303,43 @@ mod tests {
             usage_now(&c, month, &policy, december).expect("valid"),
             None
         );
+    }
+
+    #[test]
+    fn a_hit_is_found_by_its_own_key_and_domain_only() {
+        let memo = HitMemo::<u8>::default();
+        let hit = |key_hash: &str| Hit {
+            stamp: 0,
+            key_hash: key_hash.to_owned(),
+            caller: Caller {
+                key_id: Uuid::nil(),
+                account_id: Uuid::nil(),
+                tier: Tier::Growth,
+                sandbox: false,
+            },
+            counts: counts(0, None),
+            month: 0,
+            newest: RecordKey {
+                id: 1,
+                scored_at: 1,
+            },
+            in_flight_job: None,
+            record: ServedRecord::from_stored(format!("{{\"by\":\"{key_hash}\"}}")),
+        };
+        memo.remember("a.example", hit("k1"));
+        memo.remember("a.example", hit("k2"));
+        memo.remember("b.example", hit("k1"));
+        let by = |key_hash: &str, domain: &str| {
+            memo.get(key_hash, domain)
+                .map(|hit| (hit.key_hash.clone(), hit.record.as_bytes().to_vec()))
+        };
+        assert_eq!(by("k1", "a.example").map(|h| h.0), Some("k1".to_owned()));
+        assert_eq!(by("k2", "a.example").map(|h| h.0), Some("k2".to_owned()));
+        assert!(by("k1", "b.example").is_some());
+        assert!(by("k2", "b.example").is_none());
+        assert!(by("k1", "c.example").is_none());
+        // The pair is compared whole, not run together: "k1" + "a.example".
+        assert!(by("k1a", ".example").is_none());
     }
 
     #[test]
