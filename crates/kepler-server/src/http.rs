@@ -3,13 +3,17 @@
 //! routes and methods).
 
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::AppState;
@@ -19,16 +23,29 @@ use crate::metrics::{OutcomeLabels, RequestLabels};
 /// Largest request body accepted (API.md §5).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-pub fn router(state: AppState) -> Router {
+/// The API: the routes, with the metrics (which need the matched route)
+/// inside the router, and the layers that need no route around it once.
+/// `Router::layer` would wrap each route in a boxed service, and axum clones
+/// the matched route's box, one allocation per layer, for every request.
+pub fn app(
+    state: AppState,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
     let request_id = HeaderName::from_static("request-id");
-    crate::routes::api_router()
+    let routes = crate::routes::api_router()
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(crate::encoding::layer())
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .map_response(|response: http::Response<_>| response.map(Body::new))
+        .layer(crate::encoding::layer())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .service(routes)
 }
 
 /// `/healthz`, `/readyz` and `/metrics` alone, counted like the API's routes.

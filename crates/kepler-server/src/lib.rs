@@ -105,7 +105,7 @@ pub async fn serve(
         ))),
         _ => None,
     };
-    let app = http::router(state);
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(http::app(state));
     let server_shutdown = shutdown.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
