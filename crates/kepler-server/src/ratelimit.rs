@@ -1,10 +1,13 @@
 //! IETF `RateLimit-Policy` / `RateLimit` header fields (draft-ietf-httpapi-ratelimit-headers)
 //! for the three cold-call limits, on every response to a live key.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
 use kepler_core::admission::{LimitKind, WindowUsage};
 use kepler_store::UsageSnapshot;
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 fn windows(usage: &UsageSnapshot) -> [(LimitKind, WindowUsage); 3] {
     [
@@ -14,41 +17,59 @@ fn windows(usage: &UsageSnapshot) -> [(LimitKind, WindowUsage); 3] {
     ]
 }
 
+/// The three windows as one structured field: `"NAME";A=X;B=Y, ...`, where
+/// `values` gives each window's two numbers. Written straight into one
+/// string: these fields are on every live response, and `format!` per item
+/// cost a cached hit ~14k instructions of its ~92k (bench/callgrind/run).
+fn field(
+    usage: &UsageSnapshot,
+    (a, b): (&str, &str),
+    values: impl Fn(LimitKind, &WindowUsage) -> (u64, u64),
+) -> String {
+    let mut text = String::with_capacity(96);
+    let mut digits = itoa::Buffer::new();
+    for (i, (kind, window)) in windows(usage).iter().enumerate() {
+        let (x, y) = values(*kind, window);
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push('"');
+        text.push_str(kind.policy_name());
+        text.push_str("\";");
+        text.push_str(a);
+        text.push('=');
+        text.push_str(digits.format(x));
+        text.push(';');
+        text.push_str(b);
+        text.push('=');
+        text.push_str(digits.format(y));
+    }
+    text
+}
+
 /// `"month";q=100;w=2678400, "key_hour";q=200;w=3600, "account_day";q=100;w=86400`
 pub fn policy_value(usage: &UsageSnapshot) -> String {
-    windows(usage)
-        .iter()
-        .map(|(kind, w)| {
-            format!(
-                "\"{}\";q={};w={}",
-                kind.policy_name(),
-                w.limit,
-                kind.window_seconds()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    field(usage, ("q", "w"), |kind, w| {
+        (w.limit, kind.window_seconds().unsigned_abs())
+    })
 }
 
 /// `"month";r=97;t=259200, ...`: what remains and seconds until it next frees.
 pub fn remaining_value(usage: &UsageSnapshot, now: DateTime<Utc>) -> String {
-    windows(usage)
-        .iter()
-        .map(|(kind, w)| {
-            let reset = (w.resets_at - now).num_seconds().max(0);
-            format!("\"{}\";r={};t={}", kind.policy_name(), w.remaining(), reset)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    field(usage, ("r", "t"), |_, w| {
+        let reset = (w.resets_at - now).num_seconds().max(0);
+        (w.remaining(), reset.unsigned_abs())
+    })
 }
 
 /// Adds both fields to `headers`.
 pub fn apply(headers: &mut HeaderMap, usage: &UsageSnapshot, now: DateTime<Utc>) {
     for (name, value) in [
-        ("ratelimit-policy", policy_value(usage)),
-        ("ratelimit", remaining_value(usage, now)),
+        (RATELIMIT_POLICY, policy_value(usage)),
+        (RATELIMIT, remaining_value(usage, now)),
     ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        // Takes the string's buffer as the value's: no copy.
+        if let Ok(value) = HeaderValue::try_from(value) {
             headers.insert(name, value);
         }
     }
