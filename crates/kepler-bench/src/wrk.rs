@@ -38,28 +38,24 @@ pub enum Scenario {
     ColdAdmissionManyAccounts,
 }
 
+/// `POST /v1/score` for the domain whose record the bench stored first.
+const CACHED_HIT: &str = r#"
+wrk.method = "POST"
+wrk.path = "/v1/score"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = os.getenv("KEPLER_BENCH_KEY")
+wrk.body = '{"domain":"' .. os.getenv("KEPLER_BENCH_DOMAIN") .. '"}'
+"#;
+
 impl Scenario {
     fn script(self) -> String {
         let body = match self {
             Scenario::Healthz => "wrk.method = \"GET\"\nwrk.path = \"/healthz\"\n".to_string(),
             Scenario::Readyz => "wrk.method = \"GET\"\nwrk.path = \"/readyz\"\n".to_string(),
-            Scenario::CachedHit => r#"
-wrk.method = "POST"
-wrk.path = "/v1/score"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-API-Key"] = os.getenv("KEPLER_BENCH_KEY")
-wrk.body = '{"domain":"' .. os.getenv("KEPLER_BENCH_DOMAIN") .. '"}'
-"#
-            .to_string(),
-            Scenario::CachedHitGzip => r#"
-wrk.method = "POST"
-wrk.path = "/v1/score"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept-Encoding"] = "gzip"
-wrk.headers["X-API-Key"] = os.getenv("KEPLER_BENCH_KEY")
-wrk.body = '{"domain":"' .. os.getenv("KEPLER_BENCH_DOMAIN") .. '"}'
-"#
-            .to_string(),
+            Scenario::CachedHit => CACHED_HIT.to_string(),
+            Scenario::CachedHitGzip => {
+                format!("{CACHED_HIT}wrk.headers[\"Accept-Encoding\"] = \"gzip\"\n")
+            }
             // Every thread gets its own prefix so that domains never repeat
             // (a repeat would join the in-flight job instead of being admitted).
             Scenario::ColdAdmission => r#"

@@ -1,6 +1,6 @@
 //! Content coding (RFC 9110 §8.4, §12.5.3): gzip for clients that ask for it.
 //!
-//! A record is ~14 KB of JSON and ~2.5 KB gzipped. A stored record is gzipped
+//! A record is ~16 KB of JSON and ~5 KB gzipped. A stored record is gzipped
 //! once per process and sent as is to every client that accepts gzip (the
 //! Python SDK's httpx and the Rust SDK's reqwest ask by default); any other
 //! large response is compressed as it is sent, by tower-http's layer, which

@@ -177,7 +177,7 @@ impl ServedRecord {
     /// The JSON text gzipped (RFC 1952), for clients that accept it: made by
     /// the first hit that asks and shared by every clone after it, so a record
     /// is compressed once per process however often it is served. A record is
-    /// ~14 KB of JSON and ~2.5 KB gzipped; sending the smaller body is most of
+    /// ~16 KB of JSON and ~5 KB gzipped; sending the smaller body is most of
     /// what a cached hit costs (docs/performance-limits.md).
     pub fn gzip(&self) -> Bytes {
         self.gzip.get_or_init(|| served::gzip(&self.text)).clone()

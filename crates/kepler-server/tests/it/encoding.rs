@@ -74,15 +74,22 @@ async fn send(request: reqwest::RequestBuilder, accept: Option<&str>) -> Wire {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cached_hit_is_gzipped_only_for_clients_that_accept_it() {
+/// A server with no workers, a growth account's key, and a fresh stored
+/// record for `domain`.
+async fn with_record(domain: &str) -> (TestServer, String) {
     let server = TestServer::start(config("enabled = false", ""), None).await;
     let (_, key) = server.account(Tier::Growth).await;
     server
         .store
-        .put_record(&record_for("zipped.example"))
+        .put_record(&record_for(domain))
         .await
         .expect("put record");
+    (server, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_hit_is_gzipped_only_for_clients_that_accept_it() {
+    let (server, key) = with_record("zipped.example").await;
     let client = raw_client();
     let hit = || {
         client
@@ -139,13 +146,7 @@ async fn a_cached_hit_is_gzipped_only_for_clients_that_accept_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_large_bodies_are_gzipped_small_ones_are_not() {
-    let server = TestServer::start(config("enabled = false", ""), None).await;
-    let (_, key) = server.account(Tier::Growth).await;
-    server
-        .store
-        .put_record(&record_for("read.example"))
-        .await
-        .expect("put record");
+    let (server, key) = with_record("read.example").await;
     let client = raw_client();
     let get = |path: &str| {
         client
@@ -189,13 +190,7 @@ async fn other_large_bodies_are_gzipped_small_ones_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_replay_of_a_hit_is_the_same_json_in_either_coding() {
-    let server = TestServer::start(config("enabled = false", ""), None).await;
-    let (_, key) = server.account(Tier::Growth).await;
-    server
-        .store
-        .put_record(&record_for("again.example"))
-        .await
-        .expect("put record");
+    let (server, key) = with_record("again.example").await;
     let client = raw_client();
     let keyed = || {
         client
