@@ -2,127 +2,134 @@
 //! any process, since a given moment.
 //!
 //! SQLite answers it with `PRAGMA data_version`: on one connection, the value
-//! changes whenever another connection has committed in the meantime. One
-//! connection that never writes asks on behalf of every request waiting at
-//! that moment, so a burst of cached hits shares a single round trip to
-//! SQLite's thread instead of paying one each (issue 6: that round trip, not
-//! SQLite's work, bounds a cached hit).
+//! changes whenever another connection has committed in the meantime. The
+//! question is asked on every cached hit, so it is asked synchronously, on a
+//! connection of its own opened with rusqlite (the same SQLite library sqlx
+//! links), from the request's own task. Through sqlx the statement would be
+//! handed to the connection's thread and back: two thread wake-ups that cost
+//! more than the statement (issue 6: a quarter of a hit's throughput on two
+//! cores, `docs/performance-limits.md`). The statement reads the WAL index in
+//! shared memory and, after a commit, page 1 from the OS's cache: microseconds,
+//! never a wait on a lock (the connection's busy timeout is zero; a busy file
+//! answers "unknown", and the caller then reads the store).
 //!
-//! The answer a request gets comes from a check that *started after the
-//! request asked*: every commit that finished before the request arrived
-//! (a key revoked by `kepler admin`, a record stored by a worker) is seen.
+//! The version a request gets is read after the request arrived, so every
+//! commit that finished before it (a key revoked by `kepler admin`, a record
+//! stored by a worker) is seen.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection};
-use tokio::sync::{Notify, watch};
+use rusqlite::{Connection, OpenFlags};
 
 /// The database's version as one connection sees it: equal values mean no
 /// commit in between.
 pub(super) type DataVersion = i64;
 
-/// The latest check: which requests it covers and what it saw.
-#[derive(Debug, Clone, Copy)]
-struct Checked {
-    /// Every request whose ticket is at most this asked before the check began.
-    covers: u64,
-    /// `None` when the check failed: no version, so nothing may be replayed.
-    version: Option<DataVersion>,
-}
-
-/// Hands out the database's current version, checked after the asker arrived.
-#[derive(Debug, Clone)]
-pub(super) struct ChangeWatch {
-    shared: Arc<Shared>,
-    checked: watch::Receiver<Checked>,
-}
-
+/// Reads the database's current version. One connection, shared: a version is
+/// only comparable with another read on the same connection.
 #[derive(Debug)]
-struct Shared {
-    /// Tickets handed out so far.
-    asked: AtomicU64,
-    /// Wakes the checking task when a ticket is waiting (or the store closes).
-    wake: Notify,
-    /// Set by [`ChangeWatch::close`]: no more versions, the connection closes.
-    closed: AtomicBool,
+pub(super) struct ChangeWatch {
+    /// `None` once closed.
+    conn: Mutex<Option<Connection>>,
 }
-
-/// How long the checking task waits after a failed check before the next.
-const RETRY_AFTER: Duration = Duration::from_millis(50);
 
 impl ChangeWatch {
-    /// Opens the checking connection and starts its task, which ends when the
-    /// last clone of the watch is dropped.
-    pub(super) async fn start(options: SqliteConnectOptions) -> sqlx::Result<ChangeWatch> {
-        let conn = options.connect().await?;
-        let shared = Arc::new(Shared {
-            asked: AtomicU64::new(0),
-            wake: Notify::new(),
-            closed: AtomicBool::new(false),
-        });
-        let (tx, checked) = watch::channel(Checked {
-            covers: 0,
-            version: None,
-        });
-        tokio::spawn(check_on_demand(conn, Arc::clone(&shared), tx));
-        Ok(ChangeWatch { shared, checked })
+    /// Opens the checking connection on the database file at `path`, which
+    /// the store's writer has already created and put in WAL mode.
+    pub(super) fn open(path: &Path) -> rusqlite::Result<ChangeWatch> {
+        // Read-write without create: it never writes, but a read-only
+        // connection may not open a WAL file whose shared memory it cannot map.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::ZERO)?;
+        Ok(ChangeWatch {
+            conn: Mutex::new(Some(conn)),
+        })
     }
 
-    /// The database's version, read after this call began; `None` if it could
-    /// not be read (the caller then reads the store as if it had no memory).
-    pub(super) async fn current(&self) -> Option<DataVersion> {
-        if self.shared.closed.load(Ordering::SeqCst) {
-            return None;
+    /// The database's version, read now; `None` if it could not be read (the
+    /// caller then reads the store as if it had no memory).
+    pub(super) fn current(&self) -> Option<DataVersion> {
+        let guard = self.conn.lock().ok()?;
+        let conn = guard.as_ref()?;
+        let version = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)));
+        match version {
+            Ok(version) => Some(version),
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the SQLite data version; answering from the file");
+                None
+            }
         }
-        let ticket = self.shared.asked.fetch_add(1, Ordering::SeqCst) + 1;
-        self.shared.wake.notify_one();
-        let mut checked = self.checked.clone();
-        let seen = checked.wait_for(|c| c.covers >= ticket).await.ok()?;
-        seen.version
     }
 
     /// Stops answering (every later [`ChangeWatch::current`] is `None`) and
     /// closes the checking connection, as the store's pools close.
     pub(super) fn close(&self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
-        self.shared.wake.notify_one();
+        if let Ok(mut guard) = self.conn.lock() {
+            guard.take();
+        }
     }
 }
 
-async fn check_on_demand(
-    mut conn: SqliteConnection,
-    shared: Arc<Shared>,
-    tx: watch::Sender<Checked>,
-) {
-    let mut covered = 0;
-    while !shared.closed.load(Ordering::SeqCst) {
-        let target = shared.asked.load(Ordering::SeqCst);
-        if target == covered {
-            tokio::select! {
-                () = shared.wake.notified() => continue,
-                () = tx.closed() => break,
-            }
-        }
-        // Loaded before the statement starts: every ticket up to `target` was
-        // handed out before this check, so the check is news to all of them.
-        let version = sqlx::query_scalar::<_, DataVersion>("PRAGMA data_version")
-            .fetch_one(&mut conn)
-            .await;
-        covered = target;
-        let failed = version.is_err();
-        if let Err(error) = &version {
-            tracing::warn!(%error, "cannot read the SQLite data version; answering from the file");
-        }
-        tx.send_replace(Checked {
-            covers: target,
-            version: version.ok(),
-        });
-        if failed {
-            tokio::time::sleep(RETRY_AFTER).await;
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(dir: &Path) -> (std::path::PathBuf, Connection) {
+        let path = dir.join("watched.db");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .expect("schema");
+        (path, writer)
     }
-    let _ = conn.close().await;
+
+    #[test]
+    fn a_commit_by_another_connection_changes_the_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, writer) = database(dir.path());
+        let watch = ChangeWatch::open(&path).expect("watch");
+        let before = watch.current().expect("version");
+        assert_eq!(watch.current(), Some(before), "nothing committed");
+        writer
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect("insert");
+        let after = watch.current().expect("version");
+        assert_ne!(after, before);
+        assert_eq!(watch.current(), Some(after));
+    }
+
+    #[test]
+    fn an_uncommitted_write_does_not_change_the_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, writer) = database(dir.path());
+        let watch = ChangeWatch::open(&path).expect("watch");
+        let before = watch.current();
+        writer
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .expect("write");
+        assert_eq!(
+            watch.current(),
+            before,
+            "a reader is never blocked by a writer"
+        );
+        writer.execute_batch("COMMIT").expect("commit");
+        assert_ne!(watch.current(), before);
+    }
+
+    #[test]
+    fn a_closed_watch_knows_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _writer) = database(dir.path());
+        let watch = ChangeWatch::open(&path).expect("watch");
+        assert!(watch.current().is_some());
+        watch.close();
+        assert_eq!(watch.current(), None);
+    }
 }

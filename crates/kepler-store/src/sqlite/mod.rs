@@ -18,6 +18,7 @@ mod records;
 mod rows;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -54,7 +55,7 @@ pub struct SqliteStore {
     served: ServedCache,
     /// Cached hits replayed while the file is unchanged; `None` for an
     /// in-memory database, which no other connection can watch.
-    changes: Option<ChangeWatch>,
+    changes: Option<Arc<ChangeWatch>>,
     hits: HitMemo<DataVersion>,
 }
 
@@ -121,12 +122,18 @@ impl SqliteStore {
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(base.clone())
             .await?;
-        let changes = ChangeWatch::start(base).await?;
+        // Opened after the writer, which made the file and put it in WAL mode.
+        let changes = ChangeWatch::open(&path).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot open {} to watch it for changes: {e}",
+                path.display()
+            ))
+        })?;
         Ok(SqliteStore {
             writer,
             reader,
             served: ServedCache::default(),
-            changes: Some(changes),
+            changes: Some(Arc::new(changes)),
             hits: HitMemo::default(),
         })
     }
@@ -286,7 +293,7 @@ impl Store for SqliteStore {
         // newer than their version, never older, so a replay is never stale.
         // Sandbox keys are answered without facts: nothing to replay.
         let version = match &self.changes {
-            Some(changes) if presented.well_formed && !presented.sandbox => changes.current().await,
+            Some(changes) if presented.well_formed && !presented.sandbox => changes.current(),
             _ => None,
         };
         if let Some(version) = version
