@@ -23,12 +23,13 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use uuid::Uuid;
 
+use crate::keys::KeyTag;
 use crate::served::RecordKey;
 use crate::time::from_millis;
 use crate::windows::{
     Counts, month_since, month_usage, probe_offset, rolling_since, rolling_usage,
 };
-use crate::{AdmissionOutcome, Ask, Caller, Result, ServedRecord, UsageSnapshot, keys};
+use crate::{AdmissionOutcome, Ask, Caller, Result, ServedRecord, UsageSnapshot};
 
 /// How much a process remembers, counting each hit's record text whole
 /// (hits of one domain share one text, so this errs on the small side).
@@ -72,7 +73,10 @@ impl Fresh {
 #[derive(Debug)]
 pub(crate) struct Hit<S> {
     pub(crate) stamp: S,
-    /// The presented key's hash, compared again on replay.
+    /// What the memory calls the presented key.
+    pub(crate) tag: KeyTag,
+    /// The presented key's stored form (SHA-256), for a backend whose stamp
+    /// check looks the key up again: a replay never hashes the key.
     pub(crate) key_hash: String,
     pub(crate) caller: Caller,
     pub(crate) counts: Counts,
@@ -87,6 +91,7 @@ impl<S> Hit<S> {
     /// The hit `fresh` describes, read at `now` under `stamp`.
     pub(crate) fn new(
         stamp: S,
+        tag: KeyTag,
         key_hash: String,
         caller: Caller,
         fresh: &Fresh,
@@ -94,6 +99,7 @@ impl<S> Hit<S> {
     ) -> Option<Hit<S>> {
         Some(Hit {
             stamp,
+            tag,
             key_hash,
             caller,
             counts: fresh.counts,
@@ -105,18 +111,18 @@ impl<S> Hit<S> {
     }
 }
 
-/// A presented key's hash and a domain.
-type HitKey = (String, String);
+/// A presented key's tag and a domain.
+type HitKey = (KeyTag, String);
 
-/// A [`HitKey`] borrowed, to look one up without building the owned pair
-/// (two allocations on every hit). Hashes as the owned pair does: a derived
-/// `Hash` hashes the fields in order, as a tuple does, and `&str` as `String`.
+/// A [`HitKey`] borrowed, to look one up without copying the domain (an
+/// allocation on every hit). Hashes as the owned pair does: a derived `Hash`
+/// hashes the fields in order, as a tuple does, and `&str` as `String`.
 #[derive(Hash)]
-struct HitKeyRef<'a>(&'a str, &'a str);
+struct HitKeyRef<'a>(KeyTag, &'a str);
 
 impl quick_cache::Equivalent<HitKey> for HitKeyRef<'_> {
-    fn equivalent(&self, (hash, domain): &HitKey) -> bool {
-        self.0 == hash && self.1 == domain
+    fn equivalent(&self, (tag, domain): &HitKey) -> bool {
+        self.0 == *tag && self.1 == domain
     }
 }
 
@@ -124,8 +130,8 @@ impl quick_cache::Equivalent<HitKey> for HitKeyRef<'_> {
 struct HitBytes;
 
 impl<S> Weighter<HitKey, Arc<Hit<S>>> for HitBytes {
-    fn weight(&self, (hash, domain): &HitKey, hit: &Arc<Hit<S>>) -> u64 {
-        (hash.len() + domain.len() + hit.record.as_bytes().len()) as u64 + 256
+    fn weight(&self, (_, domain): &HitKey, hit: &Arc<Hit<S>>) -> u64 {
+        (hit.key_hash.len() + domain.len() + hit.record.as_bytes().len()) as u64 + 256
     }
 }
 
@@ -158,13 +164,12 @@ impl<S> Default for HitMemo<S> {
 impl<S> HitMemo<S> {
     pub(crate) fn remember(&self, domain: &str, hit: Hit<S>) {
         self.hits
-            .insert((hit.key_hash.clone(), domain.to_owned()), Arc::new(hit));
+            .insert((hit.tag, domain.to_owned()), Arc::new(hit));
     }
 
-    /// The hit remembered for this key and domain, whatever its stamp.
-    pub(crate) fn get(&self, key_hash: &str, domain: &str) -> Option<Arc<Hit<S>>> {
-        let hit = self.hits.get(&HitKeyRef(key_hash, domain))?;
-        keys::hashes_match(&hit.key_hash, key_hash).then_some(hit)
+    /// The hit remembered for the key tagged `tag` and `domain`, whatever its stamp.
+    pub(crate) fn get(&self, tag: KeyTag, domain: &str) -> Option<Arc<Hit<S>>> {
+        self.hits.get(&HitKeyRef(tag, domain))
     }
 }
 
@@ -249,6 +254,7 @@ mod tests {
     use kepler_core::Tier;
 
     use super::*;
+    use crate::keys;
     use crate::time::to_millis;
 
     fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -308,9 +314,10 @@ mod tests {
     #[test]
     fn a_hit_is_found_by_its_own_key_and_domain_only() {
         let memo = HitMemo::<u8>::default();
-        let hit = |key_hash: &str| Hit {
+        let hit = |key: &str| Hit {
             stamp: 0,
-            key_hash: key_hash.to_owned(),
+            tag: keys::tag(key),
+            key_hash: keys::hash_key(key),
             caller: Caller {
                 key_id: Uuid::nil(),
                 account_id: Uuid::nil(),
@@ -324,17 +331,17 @@ mod tests {
                 scored_at: 1,
             },
             in_flight_job: None,
-            record: ServedRecord::from_stored(format!("{{\"by\":\"{key_hash}\"}}")),
+            record: ServedRecord::from_stored(format!("{{\"by\":\"{key}\"}}")),
         };
         memo.remember("a.example", hit("k1"));
         memo.remember("a.example", hit("k2"));
         memo.remember("b.example", hit("k1"));
-        let by = |key_hash: &str, domain: &str| {
-            memo.get(key_hash, domain)
-                .map(|hit| (hit.key_hash.clone(), hit.record.as_bytes().to_vec()))
+        let by = |key: &str, domain: &str| {
+            memo.get(keys::tag(key), domain)
+                .map(|hit| String::from_utf8_lossy(hit.record.as_bytes()).into_owned())
         };
-        assert_eq!(by("k1", "a.example").map(|h| h.0), Some("k1".to_owned()));
-        assert_eq!(by("k2", "a.example").map(|h| h.0), Some("k2".to_owned()));
+        assert_eq!(by("k1", "a.example").as_deref(), Some("{\"by\":\"k1\"}"));
+        assert_eq!(by("k2", "a.example").as_deref(), Some("{\"by\":\"k2\"}"));
         assert!(by("k1", "b.example").is_some());
         assert!(by("k2", "b.example").is_none());
         assert!(by("k1", "c.example").is_none());
@@ -358,6 +365,7 @@ mod tests {
                 domain,
                 Hit {
                     stamp: 0,
+                    tag: keys::tag("k"),
                     key_hash: "h".repeat(64),
                     caller: caller.clone(),
                     counts: counts(0, None),
@@ -370,7 +378,7 @@ mod tests {
         }
         let held: usize = domains
             .iter()
-            .filter_map(|d| memo.get(&"h".repeat(64), d))
+            .filter_map(|d| memo.get(keys::tag("k"), d))
             .map(|h| h.record.as_bytes().len())
             .sum();
         assert!(held > 0, "something is remembered");

@@ -136,18 +136,18 @@ pub(super) struct HitStamp {
 /// the key is unknown or revoked.
 pub(super) async fn hit_stamp(
     conn: &mut PgConnection,
-    presented: &PresentedKey,
+    key_hash: &str,
     domain: &str,
 ) -> Result<Option<(Caller, HitStamp)>> {
     let Some(row) = sqlx::query(HIT_STAMP_SQL.as_str())
         .bind(domain)
-        .bind(&presented.hash)
+        .bind(key_hash)
         .fetch_optional(&mut *conn)
         .await?
     else {
         return Ok(None);
     };
-    let Some(caller) = accounts::caller_from(&row, &presented.hash)? else {
+    let Some(caller) = accounts::caller_from(&row, key_hash)? else {
         return Ok(None);
     };
     Ok(Some((caller, stamp_from(&row)?)))

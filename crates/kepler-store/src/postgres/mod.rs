@@ -280,20 +280,21 @@ impl Store for PostgresStore {
     ) -> Result<Option<(Caller, Option<AdmissionOutcome>)>> {
         self.breaker.watch(
             async {
-                let presented = keys::inspect(presented_key);
                 let domain = ask.domain.as_str();
+                let tag = keys::tag(presented_key);
                 // A hit this node served before: the key row, the account's
                 // cold-call counter and the newest record's id say whether its
                 // facts still hold (one light statement, shared by the hits
-                // waiting at that moment).
-                if presented.well_formed
-                    && let Some(hit) = self.hits.get(&presented.hash, domain)
+                // waiting at that moment). The key is looked up by the hash
+                // the hit kept: the same key, so the same hash.
+                if keys::shape(presented_key).well_formed
+                    && let Some(hit) = self.hits.get(tag, domain)
                 {
-                    let checked = match self.stamps.check(&presented, domain).await {
+                    let checked = match self.stamps.check(&hit.key_hash, domain).await {
                         Ok(checked) => checked,
                         Err(Unchecked) => {
                             let mut conn = self.acquire().await?;
-                            admission::hit_stamp(&mut conn, &presented, domain).await?
+                            admission::hit_stamp(&mut conn, &hit.key_hash, domain).await?
                         }
                     };
                     let Some((caller, stamp)) = checked else {
@@ -306,6 +307,7 @@ impl Store for PostgresStore {
                         return Ok(Some((caller, Some(outcome))));
                     }
                 }
+                let presented = keys::inspect(presented_key);
                 let mut conn = self.acquire().await?;
                 // The key and the facts in one statement (one round trip), as in `admit`.
                 let Some((caller, decided, stamp)) =
@@ -320,6 +322,7 @@ impl Store for PostgresStore {
                 if let admission::Decided::Fresh(fresh) = &decided
                     && let Some(hit) = Hit::new(
                         stamp,
+                        tag,
                         presented.hash.clone(),
                         caller.clone(),
                         fresh,

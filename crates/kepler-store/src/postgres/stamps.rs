@@ -18,7 +18,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::accounts;
 use super::admission::{COLD_CALL_CHANGES, HitStamp, stamp_from};
 use super::breaker::Breaker;
-use crate::keys::PresentedKey;
 use crate::{Caller, Result};
 
 /// Stamps checked in one statement at most.
@@ -73,11 +72,11 @@ impl StampChecks {
         StampChecks { queue }
     }
 
-    /// The caller and stamp of `presented` for `domain`, read after this call began.
-    pub(super) async fn check(&self, presented: &PresentedKey, domain: &str) -> Checked {
+    /// The caller and stamp of the key hashed `key_hash` for `domain`, read after this call began.
+    pub(super) async fn check(&self, key_hash: &str, domain: &str) -> Checked {
         let (answer, answered) = oneshot::channel();
         let asked = Asked {
-            hash: presented.hash.clone(),
+            hash: key_hash.to_owned(),
             domain: domain.to_owned(),
             answer,
         };

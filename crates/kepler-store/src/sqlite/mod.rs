@@ -288,21 +288,23 @@ impl Store for SqliteStore {
         presented_key: &str,
         ask: &Ask<'_>,
     ) -> Result<Option<(Caller, Option<AdmissionOutcome>)>> {
-        let presented = keys::inspect(presented_key);
+        let shape = keys::shape(presented_key);
+        let tag = keys::tag(presented_key);
         // Read before the facts: a commit between the two leaves the facts
         // newer than their version, never older, so a replay is never stale.
         // Sandbox keys are answered without facts: nothing to replay.
         let version = match &self.changes {
-            Some(changes) if presented.well_formed && !presented.sandbox => changes.current(),
+            Some(changes) if shape.well_formed && !shape.sandbox => changes.current(),
             _ => None,
         };
         if let Some(version) = version
-            && let Some(hit) = self.hits.get(&presented.hash, ask.domain.as_str())
+            && let Some(hit) = self.hits.get(tag, ask.domain.as_str())
             && hit.stamp == version
             && let Some((caller, outcome)) = hits::replay(&hit, ask)?
         {
             return Ok(Some((caller, Some(outcome))));
         }
+        let presented = keys::inspect(presented_key);
         // The key and the facts in one statement on a read snapshot, as in `admit`.
         let caller = {
             let mut conn = self.reader.acquire().await?;
@@ -313,8 +315,14 @@ impl Store for SqliteStore {
                 Some((caller, None)) => return Ok(Some((caller, None))),
                 Some((caller, Some(Decided::Fresh(fresh)))) => {
                     if let Some(version) = version
-                        && let Some(hit) =
-                            Hit::new(version, presented.hash, caller.clone(), &fresh, ask.now)
+                        && let Some(hit) = Hit::new(
+                            version,
+                            tag,
+                            presented.hash,
+                            caller.clone(),
+                            &fresh,
+                            ask.now,
+                        )
                     {
                         self.hits.remember(ask.domain.as_str(), hit);
                     }
