@@ -52,7 +52,11 @@ impl Domain {
             return Err(DomainError::Empty);
         }
         let bracketless = trimmed.trim_start_matches('[').trim_end_matches(']');
-        if bracketless.parse::<IpAddr>().is_ok() {
+        // An address literal has a colon or only digits and dots: only such
+        // text is worth trying as one (this runs on every request).
+        let could_be_address = bracketless.contains(':')
+            || bracketless.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if could_be_address && bracketless.parse::<IpAddr>().is_ok() {
             return Err(DomainError::IpLiteral);
         }
         if trimmed.chars().any(|c| {
@@ -78,22 +82,20 @@ impl Domain {
         if name.len() > MAX_NAME_LEN {
             return Err(DomainError::TooLong);
         }
-        let labels: Vec<&str> = name.split('.').collect();
-        if labels.len() < 2 {
+        let Some((_, tld)) = name.rsplit_once('.') else {
             return Err(DomainError::SingleLabel);
-        }
-        for label in &labels {
+        };
+        for label in name.split('.') {
             if label.is_empty() || label.len() > MAX_LABEL_LEN {
-                return Err(DomainError::BadLabelLength((*label).to_owned()));
+                return Err(DomainError::BadLabelLength(label.to_owned()));
             }
             let ldh = label
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !ldh || label.starts_with('-') || label.ends_with('-') {
-                return Err(DomainError::BadLabel((*label).to_owned()));
+                return Err(DomainError::BadLabel(label.to_owned()));
             }
         }
-        let tld = labels[labels.len() - 1];
         if tld.bytes().all(|b| b.is_ascii_digit()) {
             // Also what keeps dotted-quad look-alikes such as 1.2.3.4 out.
             return Err(DomainError::NumericTld(tld.to_owned()));
@@ -210,6 +212,12 @@ mod tests {
             let name = format!("{}.{}", labels.join("."), tld);
             let upper = name.to_uppercase();
             proptest::prop_assert_eq!(Domain::parse(&upper).map(|d| d.0), Ok(name));
+        }
+
+        #[test]
+        fn every_address_is_refused_as_one(address in proptest::prelude::any::<IpAddr>()) {
+            proptest::prop_assert_eq!(Domain::parse(&address.to_string()), Err(DomainError::IpLiteral));
+            proptest::prop_assert_eq!(Domain::parse(&format!("[{address}]")), Err(DomainError::IpLiteral));
         }
     }
 }
