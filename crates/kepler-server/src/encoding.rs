@@ -43,16 +43,20 @@ pub fn negotiate(request: &HeaderMap, response: &mut Response) {
     else {
         return;
     };
-    response
-        .headers_mut()
-        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    *response.body_mut() = record_body(&record, request, response.headers_mut());
+    // The length is the new body's, set when it is sent.
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+}
+
+/// A stored record as the body of a response to `request`: as stored, or in
+/// its gzip form when the request accepts gzip (saying so in `headers`).
+pub fn record_body(record: &ServedRecord, request: &HeaderMap, headers: &mut HeaderMap) -> Body {
+    headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
     if accepts_gzip(request) {
-        *response.body_mut() = Body::from(record.gzip());
-        response
-            .headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        // The length is the new body's, set when it is sent.
-        response.headers_mut().remove(header::CONTENT_LENGTH);
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Body::from(record.gzip())
+    } else {
+        Body::from(record.clone().into_bytes())
     }
 }
 

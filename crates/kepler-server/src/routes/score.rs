@@ -1,6 +1,6 @@
 //! `POST /v1/score` (API.md §5) and `GET /v1/score/{domain}` (§7).
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use kepler_core::admission::{Decision, LimitKind, WindowUsage, is_fresh};
 use kepler_core::{Domain, ScoreRecord};
-use kepler_store::{AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, UsageSnapshot};
+use kepler_store::{
+    AdmissionOutcome, AdmissionRequest, Ask, Caller, Job, ServedRecord, UsageSnapshot,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -118,7 +120,7 @@ fn json_text_response(status: StatusCode, text: Bytes) -> Response {
     // for a stored record, the store's copy of its text).
     let mut response = (
         status,
-        [(header::CONTENT_TYPE, "application/json")],
+        [(header::CONTENT_TYPE, APPLICATION_JSON)],
         text.clone(),
     )
         .into_response();
@@ -216,10 +218,12 @@ pub async fn post_score(
         _ => None,
     };
     let (caller, mut usage, mut response) = match parsed {
-        Some((domain, force_fresh)) => match one_call(&state, key, &domain, force_fresh).await {
-            Ok((caller, usage, response)) => (caller, usage, response),
-            Err(error) => return error.into_response(),
-        },
+        Some((domain, force_fresh)) => {
+            match one_call(&state, &headers, key, &domain, force_fresh).await {
+                Ok((caller, usage, response)) => (caller, usage, response),
+                Err(error) => return error.into_response(),
+            }
+        }
         None => {
             // Every other request: authentication first (a bad key is 401 whatever
             // the body), then the request's own checks.
@@ -244,6 +248,7 @@ pub async fn post_score(
 /// Authenticates and decides in one store call (no Idempotency-Key to honour).
 async fn one_call(
     state: &AppState,
+    headers: &HeaderMap,
     key: &str,
     domain: &Domain,
     force_fresh: bool,
@@ -263,7 +268,13 @@ async fn one_call(
         return Ok((caller, None, response));
     };
     let usage = Some(outcome.usage);
-    let response = respond(state, &caller, outcome).unwrap_or_else(IntoResponse::into_response);
+    // Nothing to replay without an Idempotency-Key: a record goes straight
+    // into the response in the form the request accepts.
+    let response = match respond(state, &caller, outcome) {
+        Ok(Answered::Record(record)) => record_response(&record, headers),
+        Ok(Answered::Other(response)) => response,
+        Err(error) => error.into_response(),
+    };
     Ok((caller, usage, response))
 }
 
@@ -313,8 +324,36 @@ async fn answer(
     };
     let outcome = state.store_call(state.store.admit(&request)).await?;
     *usage_out = Some(outcome.usage);
-    respond(state, caller, outcome)
+    Ok(match respond(state, caller, outcome)? {
+        Answered::Record(record) => {
+            // Kept whole for a replay; sent gzipped instead where the client
+            // accepts it (post_score).
+            let mut response = json_text_response(StatusCode::OK, record.clone().into_bytes());
+            response.extensions_mut().insert(StoredRecordBody(record));
+            response
+        }
+        Answered::Other(response) => response,
+    })
 }
+
+/// What an admission's outcome answers.
+enum Answered {
+    /// A stored record, sent in the form the request accepts.
+    Record(ServedRecord),
+    Other(Response),
+}
+
+/// A stored record's `200`, its body in the form the request accepts.
+fn record_response(record: &ServedRecord, request: &HeaderMap) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.body_mut() = encoding::record_body(record, request, response.headers_mut());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    response
+}
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Step 1 of §5: a sandbox key gets its canned records; nothing is admitted.
 fn sandbox_answer(state: &AppState, domain: &Domain) -> Result<Response, ApiError> {
@@ -328,7 +367,7 @@ fn respond(
     state: &AppState,
     caller: &Caller,
     outcome: AdmissionOutcome,
-) -> Result<Response, ApiError> {
+) -> Result<Answered, ApiError> {
     let tier = caller.tier.as_str();
     let response = match outcome.decision {
         Decision::ForceFreshNotAllowed => {
@@ -363,10 +402,7 @@ fn respond(
                     "the store served no record for a fresh decision",
                 )
             })?;
-            let mut response = json_text_response(StatusCode::OK, record.clone().into_bytes());
-            // Sent gzipped instead where the client accepts it (post_score).
-            response.extensions_mut().insert(StoredRecordBody(record));
-            response
+            return Ok(Answered::Record(record));
         }
         Decision::ExistingJob(_) | Decision::Admit => {
             let admitted = outcome.decision == Decision::Admit;
@@ -385,7 +421,7 @@ fn respond(
             accepted(&job)
         }
     };
-    Ok(response)
+    Ok(Answered::Other(response))
 }
 
 /// The exact body of a JSON response, kept so a replay is byte-for-byte the same.
