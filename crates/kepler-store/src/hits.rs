@@ -176,13 +176,13 @@ impl<S> HitMemo<S> {
 /// The cached hit `hit` gives for `ask` now — the caller having checked that
 /// its stamp still holds — if its facts still decide "serve fresh".
 pub(crate) fn replay<S>(hit: &Hit<S>, ask: &Ask<'_>) -> Result<Option<(Caller, AdmissionOutcome)>> {
-    let request = ask.request(&hit.caller);
-    let Some(usage) = usage_now(&hit.counts, hit.month, &request.policy, ask.now)? else {
+    let policy = ask.tiers.policy(hit.caller.tier);
+    let Some(usage) = usage_now(&hit.counts, hit.month, &policy, ask.now)? else {
         return Ok(None);
     };
     let facts = AdmissionFacts {
         tier: hit.caller.tier,
-        policy: request.policy,
+        policy,
         force_fresh: ask.force_fresh,
         newest_record_at: Some(from_millis(hit.newest.scored_at)?),
         in_flight_job: hit.in_flight_job,

@@ -2,7 +2,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -200,11 +200,11 @@ fn limit_error(kind: LimitKind, usage: WindowUsage, tier: &str) -> ApiError {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn post_score(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn post_score(State(state): State<AppState>, mut request: Request) -> Response {
+    // The headers taken out of the request, not copied (axum's `HeaderMap`
+    // extractor clones them); reading the body needs only the rest.
+    let headers = std::mem::take(request.headers_mut());
+    let body = Bytes::from_request(request, &state).await;
     let key = match auth::require_key(&headers) {
         Ok(key) => key,
         Err(error) => return error.into_response(),
