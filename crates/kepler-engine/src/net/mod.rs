@@ -8,6 +8,7 @@ mod resolver;
 pub mod vet;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -126,6 +127,8 @@ impl AddressLookup {
 pub struct Net {
     resolver: TokioResolver,
     validating: TokioResolver,
+    /// Builds a second validating resolver, caches and all, to ask again.
+    validating_recipe: Arc<resolver::ValidatingRecipe>,
     allow_private_targets: bool,
 }
 
@@ -140,10 +143,11 @@ impl std::fmt::Debug for Net {
 impl Net {
     /// Builds both resolvers from the `[engine]` settings (reads the trust anchor file).
     pub fn new(settings: &EngineSettings) -> Result<Net, NetSetupError> {
-        let (resolver, validating) = resolver::build(settings)?;
+        let (resolver, validating_recipe) = resolver::build(settings)?;
         Ok(Net {
             resolver,
-            validating,
+            validating: validating_recipe.build()?,
+            validating_recipe: Arc::new(validating_recipe),
             allow_private_targets: settings.allow_private_targets,
         })
     }
@@ -215,6 +219,6 @@ impl Net {
         name: &str,
         rtype: hickory_resolver::proto::rr::RecordType,
     ) -> DnssecStatus {
-        dnssec::status(&self.validating, name, rtype).await
+        dnssec::status(&self.validating, &self.validating_recipe, name, rtype).await
     }
 }

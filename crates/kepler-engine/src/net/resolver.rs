@@ -103,10 +103,31 @@ pub(crate) fn trust_anchors(settings: &EngineSettings) -> Result<TrustAnchors, N
     Ok(anchors)
 }
 
-/// Builds the non-validating and the validating resolver.
+/// What a validating resolver is built from, kept so that a second one, with
+/// caches of its own, can be built when an answer comes back bogus (see
+/// `dnssec::status`).
+#[derive(Clone)]
+pub(crate) struct ValidatingRecipe {
+    config: Option<ResolverConfig>,
+    options: ResolverOpts,
+    anchors: Arc<TrustAnchors>,
+}
+
+impl ValidatingRecipe {
+    pub(crate) fn build(&self) -> Result<TokioResolver, NetSetupError> {
+        let mut builder = builder(self.config.clone())?;
+        *builder.options_mut() = self.options.clone();
+        builder
+            .with_trust_anchor(self.anchors.clone())
+            .build()
+            .map_err(|e| NetSetupError::Build(e.to_string()))
+    }
+}
+
+/// Builds the non-validating resolver and the recipe of the validating one.
 pub(crate) fn build(
     settings: &EngineSettings,
-) -> Result<(TokioResolver, TokioResolver), NetSetupError> {
+) -> Result<(TokioResolver, ValidatingRecipe), NetSetupError> {
     let anchors = Arc::new(trust_anchors(settings)?);
     let config = config(settings)?;
 
@@ -116,13 +137,12 @@ pub(crate) fn build(
         .build()
         .map_err(|e| NetSetupError::Build(e.to_string()))?;
 
-    let mut validating = builder(config)?;
-    let mut opts = options(settings);
-    opts.validate = true;
-    *validating.options_mut() = opts;
-    let validating = validating
-        .with_trust_anchor(anchors)
-        .build()
-        .map_err(|e| NetSetupError::Build(e.to_string()))?;
-    Ok((plain, validating))
+    let mut validating = options(settings);
+    validating.validate = true;
+    let recipe = ValidatingRecipe {
+        config,
+        options: validating,
+        anchors,
+    };
+    Ok((plain, recipe))
 }
