@@ -66,18 +66,25 @@ fn config(settings: &EngineSettings) -> Result<Option<ResolverConfig>, NetSetupE
     Ok(Some(ResolverConfig::from_name_servers(vec![server])))
 }
 
-fn builder(
+/// One resolver: the configured server (or the system's), the options, and
+/// for a validating one its trust anchors.
+fn resolver(
     config: Option<ResolverConfig>,
-) -> Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>, NetSetupError> {
-    match config {
-        Some(c) => Ok(Resolver::builder_with_config(
-            c,
-            TokioRuntimeProvider::default(),
-        )),
-        None => {
-            TokioResolver::builder_tokio().map_err(|e| NetSetupError::SystemResolver(e.to_string()))
-        }
+    options: ResolverOpts,
+    anchors: Option<Arc<TrustAnchors>>,
+) -> Result<TokioResolver, NetSetupError> {
+    let mut builder = match config {
+        Some(c) => Resolver::builder_with_config(c, TokioRuntimeProvider::default()),
+        None => TokioResolver::builder_tokio()
+            .map_err(|e| NetSetupError::SystemResolver(e.to_string()))?,
+    };
+    *builder.options_mut() = options;
+    if let Some(anchors) = anchors {
+        builder = builder.with_trust_anchor(anchors);
     }
+    builder
+        .build()
+        .map_err(|e| NetSetupError::Build(e.to_string()))
 }
 
 /// Loads the trust anchor file, or the root zone's own anchors when absent.
@@ -106,7 +113,6 @@ pub(crate) fn trust_anchors(settings: &EngineSettings) -> Result<TrustAnchors, N
 /// What a validating resolver is built from, kept so that a second one, with
 /// caches of its own, can be built when an answer comes back bogus (see
 /// `dnssec::status`).
-#[derive(Clone)]
 pub(crate) struct ValidatingRecipe {
     config: Option<ResolverConfig>,
     options: ResolverOpts,
@@ -115,12 +121,11 @@ pub(crate) struct ValidatingRecipe {
 
 impl ValidatingRecipe {
     pub(crate) fn build(&self) -> Result<TokioResolver, NetSetupError> {
-        let mut builder = builder(self.config.clone())?;
-        *builder.options_mut() = self.options.clone();
-        builder
-            .with_trust_anchor(self.anchors.clone())
-            .build()
-            .map_err(|e| NetSetupError::Build(e.to_string()))
+        resolver(
+            self.config.clone(),
+            self.options.clone(),
+            Some(self.anchors.clone()),
+        )
     }
 }
 
@@ -130,13 +135,7 @@ pub(crate) fn build(
 ) -> Result<(TokioResolver, ValidatingRecipe), NetSetupError> {
     let anchors = Arc::new(trust_anchors(settings)?);
     let config = config(settings)?;
-
-    let mut plain = builder(config.clone())?;
-    *plain.options_mut() = options(settings);
-    let plain = plain
-        .build()
-        .map_err(|e| NetSetupError::Build(e.to_string()))?;
-
+    let plain = resolver(config.clone(), options(settings), None)?;
     let mut validating = options(settings);
     validating.validate = true;
     let recipe = ValidatingRecipe {

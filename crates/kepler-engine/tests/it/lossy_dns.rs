@@ -40,11 +40,11 @@ impl LossyForwarder {
                     return;
                 };
                 let query = buf[..len].to_vec();
-                let asks = |rtype| asks_for(&query, name, rtype);
-                if asks(RecordType::SOA) {
+                let asked = asked_for(&query, name);
+                if asked == Some(RecordType::SOA) {
                     soa_queries += 1;
                 }
-                if asks(RecordType::DS) && soa_queries < 2 {
+                if asked == Some(RecordType::DS) && soa_queries < 2 {
                     counter.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
@@ -74,12 +74,14 @@ impl LossyForwarder {
     }
 }
 
-fn asks_for(datagram: &[u8], name: &str, rtype: RecordType) -> bool {
-    Message::from_vec(datagram).is_ok_and(|m| {
-        m.queries
-            .iter()
-            .any(|q| q.query_type() == rtype && q.name().to_ascii().trim_end_matches('.') == name)
-    })
+/// The type of the first question of `datagram` about `name`, if any.
+fn asked_for(datagram: &[u8], name: &str) -> Option<RecordType> {
+    let message = Message::from_vec(datagram).ok()?;
+    message
+        .queries
+        .iter()
+        .find(|q| q.name().to_ascii().trim_end_matches('.') == name)
+        .map(|q| q.query_type())
 }
 
 #[tokio::test]
