@@ -57,6 +57,10 @@ pub enum StoreError {
     /// Any other database error, with its cause kept.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// Any other error of the embedded store's admission writer, whose
+    /// connection is not sqlx's (it is reported to every admission of a batch).
+    #[error("database error: {0}")]
+    Write(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

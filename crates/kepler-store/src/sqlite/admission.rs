@@ -55,8 +55,15 @@ fn fact_columns(account: &str) -> String {
         "r.scored_at AS record_at, r.record_id AS record_id, \
          CASE WHEN r.record_id = ?9 AND r.scored_at = ?10 THEN NULL \
            ELSE (SELECT COALESCE(served, json_set(body, '$.cached', json('true'))) FROM records WHERE record_id = r.record_id) \
-         END AS record_served, \
-         (SELECT job_id FROM jobs WHERE account_id = {account} AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
+         END AS record_served, {}",
+        flight_columns(account)
+    )
+}
+
+/// The caller's job in flight and the domain's run in flight.
+fn flight_columns(account: &str) -> String {
+    format!(
+        "(SELECT job_id FROM jobs WHERE account_id = {account} AND domain = ?1 AND status IN ('pending', 'running') LIMIT 1) AS in_flight_job, \
          (SELECT run_id FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_id, \
          (SELECT status FROM runs WHERE domain = ?1 AND status IN ('pending', 'running')) AS run_status"
     )
@@ -78,6 +85,18 @@ static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
         "SELECT {}, {} FROM (SELECT 1) {NEWEST_RECORD}",
         window_columns("?2", "?3"),
         fact_columns("?2")
+    )
+});
+
+/// The facts an admission is written on, for [`super::admissions`]: those of
+/// `FACTS_SQL` but the served record, which only a cached hit reads. Binds ?1–?8
+/// as `FACTS_SQL`; the columns, in order: the six counts of [`Counts`], then
+/// `record_at`, `in_flight_job`, `run_id`, `run_status`.
+pub(super) static WRITE_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, r.scored_at AS record_at, {} FROM (SELECT 1) {NEWEST_RECORD}",
+        window_columns("?2", "?3"),
+        flight_columns("?2")
     )
 });
 
@@ -150,6 +169,41 @@ pub(super) async fn usage(
     snapshot(conn, caller, policy, &read_counts(&row)?, now).await
 }
 
+/// The windows the counts give when neither rolling window is over its limit:
+/// each one's oldest call is then its probe, so nothing more is read. `None`
+/// when a probe must be read.
+pub(super) fn usage_without_probes(
+    counts: &Counts,
+    policy: &TierPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<UsageSnapshot>> {
+    if probe_offset(counts.key_n, policy.key_hourly_cold_limit) != 0
+        || probe_offset(counts.day_n, policy.account_daily_cold_limit) != 0
+    {
+        return Ok(None);
+    }
+    let rolling = |used, oldest: Option<i64>, limit, window| -> Result<WindowUsage> {
+        let probe = oldest.map(from_millis).transpose()?;
+        Ok(rolling_usage(used, limit, probe, window, now))
+    };
+    Ok(Some(UsageSnapshot {
+        month: month_usage(counts.month_n, policy.monthly_cold_cap, now),
+        key_hour: rolling(
+            counts.key_n,
+            counts.key_oldest,
+            policy.key_hourly_cold_limit,
+            KEY_WINDOW,
+        )?,
+        account_day: rolling(
+            counts.day_n,
+            counts.day_oldest,
+            policy.account_daily_cold_limit,
+            ACCOUNT_WINDOW,
+        )?,
+        month_cost_micros: counts.month_cost,
+    }))
+}
+
 /// Turns counts into windows, reading a probe only for a window over its limit.
 async fn snapshot(
     conn: &mut SqliteConnection,
@@ -158,6 +212,9 @@ async fn snapshot(
     counts: &Counts,
     now: DateTime<Utc>,
 ) -> Result<UsageSnapshot> {
+    if let Some(usage) = usage_without_probes(counts, policy, now)? {
+        return Ok(usage);
+    }
     let key = caller.key_id.to_string();
     let account = caller.account_id.to_string();
     let key_hour = rolling(
@@ -235,6 +292,44 @@ async fn rolling(
 pub(super) struct RunInFlight {
     run_id: String,
     running: bool,
+}
+
+impl RunInFlight {
+    /// From the `run_id` and `run_status` fact columns.
+    pub(super) fn from_columns(
+        run_id: Option<String>,
+        status: Option<&str>,
+    ) -> Option<RunInFlight> {
+        run_id.map(|run_id| RunInFlight {
+            running: status == Some("running"),
+            run_id,
+        })
+    }
+}
+
+/// What an admission is decided on, once its windows are known.
+pub(super) fn admission_facts(
+    request: &AdmissionRequest,
+    usage: &UsageSnapshot,
+    newest_record_at: Option<DateTime<Utc>>,
+    in_flight_job: Option<Uuid>,
+) -> AdmissionFacts {
+    AdmissionFacts {
+        tier: request.caller.tier,
+        policy: request.policy,
+        force_fresh: request.force_fresh,
+        newest_record_at,
+        in_flight_job,
+        month: usage.month,
+        key_hour: usage.key_hour,
+        account_day: usage.account_day,
+        now: request.now,
+    }
+}
+
+/// A job id read back from the store.
+pub(super) fn parse_job_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|e| crate::StoreError::Corrupt(format!("job_id {id:?}: {e}")))
 }
 
 /// What [`decide_on`] concluded.
@@ -331,31 +426,13 @@ async fn decide_from(
     let run_id: Option<String> = row.try_get("run_id")?;
     let run_status: Option<String> = row.try_get("run_status")?;
 
-    let in_flight_job = in_flight
-        .map(|id| {
-            Uuid::parse_str(&id)
-                .map_err(|e| crate::StoreError::Corrupt(format!("job_id {id:?}: {e}")))
-        })
-        .transpose()?;
+    let in_flight_job = in_flight.as_deref().map(parse_job_id).transpose()?;
     let usage = snapshot(conn, &request.caller, &request.policy, &counts, request.now).await?;
-    let facts = AdmissionFacts {
-        tier: request.caller.tier,
-        policy: request.policy,
-        force_fresh: request.force_fresh,
-        newest_record_at,
-        in_flight_job,
-        month: usage.month,
-        key_hour: usage.key_hour,
-        account_day: usage.account_day,
-        now: request.now,
-    };
+    let facts = admission_facts(request, &usage, newest_record_at, in_flight_job);
     let decision = decide(&facts);
     let (record, job) = match decision {
         Decision::Admit => {
-            let run = run_id.map(|run_id| RunInFlight {
-                running: run_status.as_deref() == Some("running"),
-                run_id,
-            });
+            let run = RunInFlight::from_columns(run_id, run_status.as_deref());
             return Ok(Decided::Admit { counts, run });
         }
         Decision::ServeFresh => {
@@ -385,20 +462,85 @@ async fn decide_from(
     })))
 }
 
-/// The writes of an admission as one batch of statements, so the writer's
-/// transaction makes one round trip to SQLite's thread for them, not three:
-/// the run (created, or joined: a `force_fresh` join marks it), the job and
-/// the cost-log row. Binds: ?1 run, ?2 domain, ?3 force_fresh, ?4 now,
-/// ?5 whether the run is new, ?6 job, ?7 account, ?8 key, ?9 job status,
-/// ?10 started_at, ?11 cost.
-const ADMIT_SQL: &str = "\
-    INSERT INTO runs (run_id, domain, status, force_fresh, created_at) \
-      SELECT ?1, ?2, 'pending', ?3, ?4 WHERE ?5; \
-    UPDATE runs SET force_fresh = 1 WHERE run_id = ?1 AND ?3 AND NOT ?5; \
-    INSERT INTO jobs (job_id, account_id, key_id, run_id, domain, status, created_at, started_at) \
-      VALUES (?6, ?7, ?8, ?1, ?2, ?9, ?4, ?10); \
-    INSERT INTO cold_calls (account_id, key_id, job_id, domain, cost_micros, created_at) \
-      VALUES (?7, ?8, ?6, ?2, ?11, ?4)";
+/// The writes of an admission: the run (created, or joined: a `force_fresh`
+/// join marks it), the job and the cost-log row. Binds: ?1 run, ?2 domain,
+/// ?3 force_fresh, ?4 now, ?5 whether the run is new, ?6 job, ?7 account, ?8 key,
+/// ?9 job status, ?10 started_at, ?11 cost.
+pub(super) const ADMIT_STATEMENTS: [&str; 4] = [
+    "INSERT INTO runs (run_id, domain, status, force_fresh, created_at) \
+       SELECT ?1, ?2, 'pending', ?3, ?4 WHERE ?5",
+    "UPDATE runs SET force_fresh = 1 WHERE run_id = ?1 AND ?3 AND NOT ?5",
+    "INSERT INTO jobs (job_id, account_id, key_id, run_id, domain, status, created_at, started_at) \
+       VALUES (?6, ?7, ?8, ?1, ?2, ?9, ?4, ?10)",
+    "INSERT INTO cold_calls (account_id, key_id, job_id, domain, cost_micros, created_at) \
+       VALUES (?7, ?8, ?6, ?2, ?11, ?4)",
+];
+
+/// The four as one batch, so the writer's transaction makes one round trip to
+/// sqlx's SQLite thread for them, not four.
+static ADMIT_SQL: LazyLock<String> = LazyLock::new(|| ADMIT_STATEMENTS.join("; "));
+
+/// An admission about to be written: what [`ADMIT_STATEMENTS`] bind.
+pub(super) struct Planned {
+    pub run_id: String,
+    pub new_run: bool,
+    pub job: Job,
+    pub key_id: String,
+    pub account_id: String,
+    pub cost_micros: i64,
+    pub now_ms: i64,
+}
+
+impl Planned {
+    /// The job, its run (the domain's run in flight, else a new one) and its cost.
+    pub(super) fn new(request: &AdmissionRequest, run: Option<RunInFlight>) -> Planned {
+        let now = truncate(request.now);
+        let (run_id, new_run, run_running) = match run {
+            Some(run) => (run.run_id, false, run.running),
+            None => (Uuid::new_v4().to_string(), true, false),
+        };
+        // A job joining a run already under way is running from the moment it joins.
+        let (status, started_at) = if run_running {
+            (JobStatus::Running, Some(now))
+        } else {
+            (JobStatus::Pending, None)
+        };
+        Planned {
+            run_id,
+            new_run,
+            job: Job {
+                job_id: Uuid::new_v4(),
+                account_id: request.caller.account_id,
+                domain: request.domain.as_str().to_owned(),
+                status,
+                created_at: now,
+                started_at,
+                finished_at: None,
+                scored_at: None,
+                failure_reason: None,
+            },
+            key_id: request.caller.key_id.to_string(),
+            account_id: request.caller.account_id.to_string(),
+            cost_micros: request.policy.cost_per_cold_call_micros,
+            now_ms: to_millis(now),
+        }
+    }
+
+    /// The counts once this call is written: those the decision read plus one.
+    pub(super) fn counts_after(&self, counts: &Counts) -> Counts {
+        counts.plus_one(self.cost_micros, self.now_ms)
+    }
+
+    /// The outcome once written, with the usage after it.
+    pub(super) fn into_outcome(self, usage: UsageSnapshot) -> AdmissionOutcome {
+        AdmissionOutcome {
+            decision: Decision::Admit,
+            record: None,
+            job: Some(self.job),
+            usage,
+        }
+    }
+}
 
 /// Carries out an `Admit` inside the caller's write transaction: the job, its run
 /// (shared per domain) and the cost-log row. Returns the outcome with the usage
@@ -409,55 +551,25 @@ pub(super) async fn admit(
     counts: Counts,
     run: Option<RunInFlight>,
 ) -> Result<AdmissionOutcome> {
-    let now = truncate(request.now);
-    let now_ms = to_millis(now);
-    let domain = request.domain.as_str();
-
-    let (run_id, new_run, run_running) = match run {
-        Some(run) => (run.run_id, false, run.running),
-        None => (Uuid::new_v4().to_string(), true, false),
-    };
-    // A job joining a run already under way is running from the moment it joins.
-    let (status, started_at) = if run_running {
-        (JobStatus::Running, Some(now))
-    } else {
-        (JobStatus::Pending, None)
-    };
-    let job = Job {
-        job_id: Uuid::new_v4(),
-        account_id: request.caller.account_id,
-        domain: domain.to_owned(),
-        status,
-        created_at: now,
-        started_at,
-        finished_at: None,
-        scored_at: None,
-        failure_reason: None,
-    };
-    let cost = request.policy.cost_per_cold_call_micros;
-    sqlx::query(ADMIT_SQL)
-        .bind(&run_id)
-        .bind(domain)
+    let planned = Planned::new(request, run);
+    let job = &planned.job;
+    sqlx::query(ADMIT_SQL.as_str())
+        .bind(&planned.run_id)
+        .bind(&job.domain)
         .bind(request.force_fresh)
-        .bind(now_ms)
-        .bind(new_run)
+        .bind(planned.now_ms)
+        .bind(planned.new_run)
         .bind(job.job_id.to_string())
-        .bind(job.account_id.to_string())
-        .bind(request.caller.key_id.to_string())
-        .bind(status.as_str())
-        .bind(started_at.map(to_millis))
-        .bind(cost)
+        .bind(&planned.account_id)
+        .bind(&planned.key_id)
+        .bind(job.status.as_str())
+        .bind(job.started_at.map(to_millis))
+        .bind(planned.cost_micros)
         .execute(&mut *conn)
         .await?;
-
-    let after = counts.plus_one(cost, now_ms);
+    let after = planned.counts_after(&counts);
     let usage = snapshot(conn, &request.caller, &request.policy, &after, request.now).await?;
-    Ok(AdmissionOutcome {
-        decision: Decision::Admit,
-        record: None,
-        job: Some(job),
-        usage,
-    })
+    Ok(planned.into_outcome(usage))
 }
 
 pub(super) async fn get_job(

@@ -8,15 +8,19 @@
 //! still takes the file's write lock up front, so another process on the same
 //! file (`kepler admin …` while `kepler serve` runs) is serialised too, waiting
 //! up to `busy_timeout`. Reads use their own pool and never wait for writers.
+//! Cold admissions are the exception: a thread of their own writes them, many
+//! to a commit (see `admissions`), taking turns with the writer pool.
 
 mod accounts;
 mod admission;
+mod admissions;
 mod changes;
 mod idempotency;
 mod queue;
 mod records;
 mod rows;
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +37,7 @@ use sqlx::{Connection, TransactionManager};
 use uuid::Uuid;
 
 use self::admission::Decided;
+use self::admissions::{AdmissionWriter, WriteGate, Written};
 use self::changes::{ChangeWatch, DataVersion};
 
 use crate::hits::{self, Hit, HitMemo};
@@ -52,6 +57,11 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Reads; the same pool as `writer` for an in-memory database.
     reader: SqlitePool,
+    /// Turns at the write lock, for `writer` and `admissions`.
+    gate: WriteGate,
+    /// Cold admissions; `None` for an in-memory database, which no other
+    /// connection can open.
+    admissions: Option<Arc<AdmissionWriter>>,
     served: ServedCache,
     /// Cached hits replayed while the file is unchanged; `None` for an
     /// in-memory database, which no other connection can watch.
@@ -86,6 +96,8 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
+                gate: WriteGate::default(),
+                admissions: None,
                 served: ServedCache::default(),
                 changes: None,
                 hits: HitMemo::default(),
@@ -129,22 +141,34 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
+        let gate = WriteGate::default();
+        let busy_timeout = settings.acquire_timeout.max(Duration::from_secs(1));
+        let admissions = AdmissionWriter::open(&path, busy_timeout, gate.clone())?;
         Ok(SqliteStore {
             writer,
             reader,
+            gate,
+            admissions: Some(Arc::new(admissions)),
             served: ServedCache::default(),
             changes: Some(Arc::new(changes)),
             hits: HitMemo::default(),
         })
     }
 
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write(&self) -> Result<WriteTx> {
+        let turn = self.gate.clone().lock_owned().await;
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _turn: turn })
     }
 
-    /// The write half of an admission: facts read and call written under one
-    /// write lock, so the limits are exact.
+    /// The write half of an admission a read snapshot decided to admit: facts
+    /// read and call written under one write lock, so the limits are exact.
     async fn admit_writing(&self, request: &AdmissionRequest) -> Result<AdmissionOutcome> {
+        if let Some(admissions) = &self.admissions
+            && let Written::Admitted(outcome) = admissions.write(request).await?
+        {
+            return Ok(*outcome);
+        }
         let mut tx = self.write().await?;
         let outcome = match admission::decide_on(&mut tx, request, &self.served).await? {
             Decided::Answered(outcome) => *outcome,
@@ -155,6 +179,35 @@ impl SqliteStore {
         };
         tx.commit().await?;
         Ok(outcome)
+    }
+}
+
+/// A write transaction on the writer pool, holding the store's turn at the
+/// write lock until it ends.
+struct WriteTx {
+    // Dropped first: the transaction ends (or its rollback is queued) before
+    // the turn passes on.
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
     }
 }
 
@@ -207,6 +260,9 @@ impl Store for SqliteStore {
     async fn close(&self) {
         if let Some(changes) = &self.changes {
             changes.close();
+        }
+        if let Some(admissions) = &self.admissions {
+            admissions.close().await;
         }
         self.writer.close().await;
         self.reader.close().await;

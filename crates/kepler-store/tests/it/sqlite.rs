@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kepler_core::Tier;
+use kepler_core::admission::Decision;
 use kepler_core::config::DatabaseSettings;
 use kepler_store::{Store, StoreError};
 use sqlx::Connection;
 
-use crate::support::{Backend, Harness};
+use crate::support::{Backend, Harness, admit, ask, client, now};
 
 struct SqliteBackend {
     /// Kept so the directory lives as long as the test.
@@ -168,6 +169,46 @@ async fn another_process_holding_the_write_lock_makes_writes_unavailable() {
         .await
         .expect("service resumes by itself");
     assert_eq!(account.tier, Tier::Scale);
+}
+
+#[tokio::test]
+async fn an_admission_whose_caller_gave_up_is_not_charged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("kepler.db").display());
+    let store = open(&settings(url.clone())).await;
+    let c = client(&*store, Tier::Growth).await;
+    let growth = Tier::Growth.default_policy();
+    let request = ask(&c.caller, growth, "gave-up.example", now());
+
+    // The admission waits for the lock another process holds, and its caller
+    // stops waiting (as the server's `store_timeout` does) before it is written.
+    let mut other = hold_the_write_lock(&url).await;
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), store.admit(&request)).await;
+    assert!(gave_up.is_err(), "still waiting for the lock: {gave_up:?}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("unlock");
+
+    // Whatever was queued for it has been dealt with once this next write is done.
+    store
+        .create_account("Later", Tier::Growth)
+        .await
+        .expect("write");
+    let usage = store.usage(&c.caller, &growth, now()).await.expect("usage");
+    assert_eq!(usage.month.used, 0, "not charged: {usage:?}");
+    assert_eq!(usage.month_cost_micros, 0);
+    let again = admit(&*store, &request).await;
+    assert_eq!(again.decision, Decision::Admit, "no job was left in flight");
+    assert_eq!(
+        store
+            .usage(&c.caller, &growth, now())
+            .await
+            .expect("usage")
+            .month
+            .used,
+        1
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,350 @@
+//! Cold admissions written by a thread of their own, many to a commit.
+//!
+//! Through sqlx an admission is four hand-overs to the writer connection's
+//! thread and back (`BEGIN IMMEDIATE`, the facts, the writes, `COMMIT`), each a
+//! pair of thread wake-ups that cost more than SQLite's work, and a commit of
+//! its own; with one writer, those hops bound the cold request rate
+//! (docs/performance-limits.md, "Cold admission"). Here one thread owns a
+//! connection (rusqlite, the same SQLite library sqlx links) and, each time it
+//! wakes, writes every admission waiting then in one transaction: each decided
+//! on facts read after the writes of those before it, so the limits stay as
+//! exact as with one transaction each, and each in a savepoint of its own, so
+//! one that fails takes nothing else with it. Nobody is answered before the
+//! commit.
+//!
+//! The thread only carries out what the read snapshot already decided to
+//! admit. When the facts under the write lock say otherwise (a record stored,
+//! a limit reached, a job in flight since the snapshot), it writes nothing
+//! and answers [`Written::Undecided`]: the store's general write path decides
+//! then, rarely.
+//!
+//! An admission whose caller stopped waiting (the server's `store_timeout`)
+//! before its commit is not charged: the thread skips it, and if a caller
+//! leaves while its batch is being written, the batch is rolled back and
+//! written again without it.
+//!
+//! The thread and the store's sqlx writer take turns through one FIFO gate,
+//! so neither spins in SQLite's busy handler waiting for the other.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kepler_core::admission::{Decision, decide};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::admission::{
+    ADMIT_STATEMENTS, Planned, RunInFlight, WRITE_FACTS_SQL, admission_facts, parse_job_id,
+    usage_without_probes,
+};
+use crate::time::from_millis;
+use crate::windows::{Bounds, Counts, count};
+use crate::{AdmissionOutcome, AdmissionRequest, Result, StoreError};
+
+/// The most admissions one transaction writes: enough to share a commit
+/// widely, few enough that the first of them is not kept long.
+const MAX_BATCH: usize = 64;
+
+/// What the thread did with an admission.
+#[derive(Debug)]
+pub(super) enum Written {
+    /// Admitted and committed.
+    Admitted(Box<AdmissionOutcome>),
+    /// Nothing written: the facts under the lock were not an admission's.
+    Undecided,
+}
+
+/// The turns at SQLite's one write lock, shared by the admission thread and
+/// the store's sqlx writer (first come, first served).
+pub(super) type WriteGate = Arc<tokio::sync::Mutex<()>>;
+
+struct Pending {
+    request: AdmissionRequest,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+/// The handle on the admission thread.
+#[derive(Debug)]
+pub(super) struct AdmissionWriter {
+    /// `None` once closed.
+    queue: Mutex<Option<mpsc::Sender<Pending>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl AdmissionWriter {
+    /// Opens the thread's connection on the database file at `path` (already
+    /// migrated and in WAL mode) and starts the thread.
+    pub(super) fn open(
+        path: &Path,
+        busy_timeout: Duration,
+        gate: WriteGate,
+    ) -> Result<AdmissionWriter> {
+        let unavailable = |cause: String| {
+            StoreError::Unavailable(format!(
+                "cannot open {} for the admission writer: {cause}",
+                path.display()
+            ))
+        };
+        let conn = connect(path, busy_timeout).map_err(|e| unavailable(e.to_string()))?;
+        let (queue, arrivals) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("kepler-sqlite-admit".into())
+            .spawn(move || run(conn, arrivals, gate))
+            .map_err(|e| unavailable(format!("cannot start its thread: {e}")))?;
+        Ok(AdmissionWriter {
+            queue: Mutex::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Writes `request`, which a read snapshot decided to admit.
+    pub(super) async fn write(&self, request: &AdmissionRequest) -> Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            request: request.clone(),
+            reply,
+        };
+        {
+            let queue = self.queue.lock().map_err(|_| closed())?;
+            let queue = queue.as_ref().ok_or_else(closed)?;
+            queue.send(pending).map_err(|_| closed())?;
+        }
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Stops taking admissions and waits for the thread to finish those it has.
+    pub(super) async fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            // Joining blocks: not on the runtime's own threads.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(busy_timeout)?;
+    // Per-connection settings, as the sqlx connections have them.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
+}
+
+/// The thread: a batch each time it wakes, until the store closes.
+fn run(mut conn: Connection, arrivals: mpsc::Receiver<Pending>, gate: WriteGate) {
+    while let Ok(first) = arrivals.recv() {
+        let mut batch = vec![first];
+        let turn = gate.blocking_lock();
+        // Those who arrived while the thread waited for its turn go now too.
+        while batch.len() < MAX_BATCH {
+            match arrivals.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let results = write_batch(&mut conn, &mut batch);
+        drop(turn);
+        for (pending, result) in batch.into_iter().zip(results) {
+            // A caller that left does not want its answer.
+            let _ = pending.reply.send(result);
+        }
+    }
+}
+
+/// Writes the live admissions of `batch` in one transaction and returns their
+/// results, in order; `batch` is left holding only those.
+fn write_batch(conn: &mut Connection, batch: &mut Vec<Pending>) -> Vec<Result<Written>> {
+    loop {
+        batch.retain(|pending| !pending.reply.is_closed());
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            return batch.iter().map(|_| Err(store_error(&error))).collect();
+        }
+        let results: Vec<Result<Written>> = batch
+            .iter()
+            .map(|pending| in_savepoint(conn, &pending.request))
+            .collect();
+        if batch.iter().any(|pending| pending.reply.is_closed()) {
+            // Someone left before the commit: not charged. Again without them.
+            if let Err(error) = conn.execute_batch("ROLLBACK") {
+                return batch.iter().map(|_| Err(store_error(&error))).collect();
+            }
+            continue;
+        }
+        return match conn.execute_batch("COMMIT") {
+            Ok(()) => results,
+            Err(error) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                batch.iter().map(|_| Err(store_error(&error))).collect()
+            }
+        };
+    }
+}
+
+/// One admission, undone alone if any of its statements fails.
+fn in_savepoint(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
+    conn.execute_batch("SAVEPOINT admission")
+        .map_err(|e| store_error(&e))?;
+    let written = write_one(conn, request);
+    let end = if written.is_ok() {
+        "RELEASE admission"
+    } else {
+        "ROLLBACK TO admission; RELEASE admission"
+    };
+    conn.execute_batch(end).map_err(|e| store_error(&e))?;
+    written
+}
+
+/// What the decision reads under the lock.
+struct Facts {
+    counts: Counts,
+    record_at: Option<i64>,
+    in_flight_job: Option<String>,
+    run_id: Option<String>,
+    run_status: Option<String>,
+}
+
+fn write_one(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
+    let domain = request.domain.as_str();
+    let account = request.caller.account_id.to_string();
+    let key = request.caller.key_id.to_string();
+    let b = Bounds::at(request.now);
+    let facts = conn
+        .prepare_cached(WRITE_FACTS_SQL.as_str())
+        .and_then(|mut statement| {
+            statement.query_row(
+                rusqlite::params![
+                    domain,
+                    account,
+                    key,
+                    b.month,
+                    b.key_since,
+                    b.key_edge,
+                    b.day_since,
+                    b.day_edge
+                ],
+                |row| {
+                    Ok(Facts {
+                        counts: Counts {
+                            month_n: count(row.get(0)?),
+                            month_cost: row.get(1)?,
+                            key_n: count(row.get(2)?),
+                            key_oldest: row.get(3)?,
+                            day_n: count(row.get(4)?),
+                            day_oldest: row.get(5)?,
+                        },
+                        record_at: row.get(6)?,
+                        in_flight_job: row.get(7)?,
+                        run_id: row.get(8)?,
+                        run_status: row.get(9)?,
+                    })
+                },
+            )
+        })
+        .map_err(|e| store_error(&e))?;
+
+    // A window over its limit (which needs a probe read) is never an admission.
+    let Some(usage) = usage_without_probes(&facts.counts, &request.policy, request.now)? else {
+        return Ok(Written::Undecided);
+    };
+    let newest_record_at = facts.record_at.map(from_millis).transpose()?;
+    let in_flight_job = facts
+        .in_flight_job
+        .as_deref()
+        .map(parse_job_id)
+        .transpose()?;
+    let decided = decide(&admission_facts(
+        request,
+        &usage,
+        newest_record_at,
+        in_flight_job,
+    ));
+    if decided != Decision::Admit {
+        return Ok(Written::Undecided);
+    }
+
+    let run = RunInFlight::from_columns(facts.run_id, facts.run_status.as_deref());
+    let planned = Planned::new(request, run);
+    let Some(usage_after) = usage_without_probes(
+        &planned.counts_after(&facts.counts),
+        &request.policy,
+        request.now,
+    )?
+    else {
+        return Ok(Written::Undecided);
+    };
+    let job = &planned.job;
+    let job_id = job.job_id.to_string();
+    let started_at = job.started_at.map(crate::time::to_millis);
+    let status = job.status.as_str();
+    let binds: [&dyn ToSql; 11] = [
+        &planned.run_id,
+        &job.domain,
+        &request.force_fresh,
+        &planned.now_ms,
+        &planned.new_run,
+        &job_id,
+        &planned.account_id,
+        &planned.key_id,
+        &status,
+        &started_at,
+        &planned.cost_micros,
+    ];
+    for sql in ADMIT_STATEMENTS {
+        execute_numbered(conn, sql, &binds).map_err(|e| store_error(&e))?;
+    }
+    Ok(Written::Admitted(Box::new(
+        planned.into_outcome(usage_after),
+    )))
+}
+
+/// Runs `sql`, whose parameters are numbered (`?1` …), binding as many of
+/// `binds` as it has: the four admission statements share one numbering.
+fn execute_numbered(conn: &Connection, sql: &str, binds: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for (index, value) in binds.iter().enumerate().take(statement.parameter_count()) {
+        statement.raw_bind_parameter(index + 1, *value)?;
+    }
+    statement.raw_execute()?;
+    Ok(())
+}
+
+/// SQLite's busy, locked, out-of-memory, I/O, full and cannot-open results
+/// mean "unavailable", as for the sqlx connections (`super::is_transient`).
+fn store_error(error: &rusqlite::Error) -> StoreError {
+    let transient = error.sqlite_error_code().is_some_and(|code| {
+        use rusqlite::ErrorCode as C;
+        matches!(
+            code,
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::OutOfMemory
+                | C::SystemIoFailure
+                | C::DiskFull
+                | C::CannotOpen
+        )
+    });
+    if transient {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Write(error.to_string())
+    }
+}
