@@ -156,8 +156,14 @@ impl SqliteStore {
     }
 
     async fn write(&self) -> Result<WriteTx> {
+        // The connection first, then the turn. A connection handed back goes
+        // through a task of its own before the next writer gets it, and on busy
+        // cores that task can wait long in the runtime's queue: not while
+        // holding the turn the admission thread is waiting for.
+        let conn = self.writer.acquire().await?;
         let turn = self.gate.clone().lock_owned().await;
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        // `Pool::begin_with` is this after its own acquire.
+        let tx = sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?;
         Ok(WriteTx { tx, _turn: turn })
     }
 
