@@ -21,3 +21,30 @@ pub(crate) const IN_FLIGHT_COUNTS: &str = "SELECT \
      COUNT(*) FILTER (WHERE j.status = 'running' OR r.status = 'running') AS running, \
      MIN(j.created_at) FILTER (WHERE j.status = 'pending' AND r.status <> 'running') AS oldest \
      FROM jobs j JOIN runs r ON r.run_id = j.run_id WHERE j.status IN ('pending', 'running')";
+
+/// The job an admission creates at `now` (already truncated to the millisecond)
+/// for `request`: pending, or running from the moment it joins a run already
+/// under way.
+pub(crate) fn admitted(
+    job_id: uuid::Uuid,
+    request: &crate::AdmissionRequest,
+    now: chrono::DateTime<chrono::Utc>,
+    run_running: bool,
+) -> crate::Job {
+    let (status, started_at) = if run_running {
+        (kepler_core::JobStatus::Running, Some(now))
+    } else {
+        (kepler_core::JobStatus::Pending, None)
+    };
+    crate::Job {
+        job_id,
+        account_id: request.caller.account_id,
+        domain: request.domain.as_str().to_owned(),
+        status,
+        created_at: now,
+        started_at,
+        finished_at: None,
+        scored_at: None,
+        failure_reason: None,
+    }
+}

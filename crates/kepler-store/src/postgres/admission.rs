@@ -14,10 +14,10 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
+use kepler_core::TierPolicy;
 use kepler_core::admission::{
     ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, WindowUsage, decide,
 };
-use kepler_core::{JobStatus, TierPolicy};
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
@@ -509,24 +509,8 @@ async fn admit(
             )));
         }
     }
-    // A job joining a run already under way is running from the moment it joins.
     let run_running: bool = row.try_get("run_running")?;
-    let (status, started_at) = if run_running {
-        (JobStatus::Running, Some(now))
-    } else {
-        (JobStatus::Pending, None)
-    };
-    let job = Job {
-        job_id,
-        account_id: request.caller.account_id,
-        domain: domain.to_owned(),
-        status,
-        created_at: now,
-        started_at,
-        finished_at: None,
-        scored_at: None,
-        failure_reason: None,
-    };
+    let job = crate::jobs::admitted(job_id, request, now, run_running);
     // The usage after this call: the counts read under the lock plus this call.
     // The rolling windows' oldest calls (which only date their resets) are the
     // ones the decision saw, or this call if it saw none.

@@ -3,10 +3,10 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
+use kepler_core::TierPolicy;
 use kepler_core::admission::{
     ACCOUNT_WINDOW, AdmissionFacts, Decision, KEY_WINDOW, WindowUsage, decide,
 };
-use kepler_core::{JobStatus, TierPolicy};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Row, Sqlite};
 use uuid::Uuid;
@@ -499,26 +499,10 @@ impl Planned {
             Some(run) => (run.run_id, false, run.running),
             None => (Uuid::new_v4().to_string(), true, false),
         };
-        // A job joining a run already under way is running from the moment it joins.
-        let (status, started_at) = if run_running {
-            (JobStatus::Running, Some(now))
-        } else {
-            (JobStatus::Pending, None)
-        };
         Planned {
             run_id,
             new_run,
-            job: Job {
-                job_id: Uuid::new_v4(),
-                account_id: request.caller.account_id,
-                domain: request.domain.as_str().to_owned(),
-                status,
-                created_at: now,
-                started_at,
-                finished_at: None,
-                scored_at: None,
-                failure_reason: None,
-            },
+            job: crate::jobs::admitted(Uuid::new_v4(), request, now, run_running),
             key_id: request.caller.key_id.to_string(),
             account_id: request.caller.account_id.to_string(),
             cost_micros: request.policy.cost_per_cold_call_micros,
