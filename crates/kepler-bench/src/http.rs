@@ -184,9 +184,10 @@ const SERIAL_ADMISSIONS: u32 = 1_000;
 
 /// Times [`SERIAL_ADMISSIONS`] cold admissions of distinct domains through the
 /// production store, one at a time, with the server's own configuration: the
-/// store's share of one admission, with no HTTP and no concurrency. On a
-/// single writer (SQLite) or under one account's lock (PostgreSQL), cold
-/// admissions of one account cannot go faster than this.
+/// store's share of one admission, with no HTTP and no concurrency: the
+/// wait of a caller alone. Under one account's lock (PostgreSQL), cold
+/// admissions of one account cannot go much faster than this; on SQLite,
+/// admissions waiting together share a commit and do.
 async fn serial_admissions(config: &Path, key: &str, run_id: &str) -> anyhow::Result<Serial> {
     let text = std::fs::read_to_string(config).context("reading the config file")?;
     let config = kepler_core::config::Config::from_toml(&text).context("the config file")?;

@@ -88,8 +88,8 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
          a real engine run stored first: authentication, the fresh-record\n  \
          short-circuit, the JSON record. The facts of a hit (key, windows, newest\n  \
          record) are replayed from memory while nothing they came from changed:\n  \
-         on SQLite `PRAGMA data_version` says so (one check shared by the\n  \
-         requests waiting for it); on PostgreSQL one light statement (the key\n  \
+         on SQLite the file's wal-index header, rewritten by every commit, says\n  \
+         so (one `pread` of 96 bytes); on PostgreSQL one light statement (the key\n  \
          row, the account's cold-call counter, the newest record id).\n\
          - **cached hit, gzip**: the same request with `Accept-Encoding: gzip`, as\n  \
          the SDKs send it (Python's httpx and Rust's reqwest ask by default): the\n  \
@@ -156,9 +156,10 @@ pub fn http_section(args: &HttpArgs, results: &[HttpResult]) -> String {
             r.serial.per_sec() / baseline,
             match r.backend {
                 Backend::Sqlite =>
-                    "SQLite has one writer: every cold admission, of any\n\
-                     account, passes through it one at a time, so this is about the most cold\n\
-                     calls per second the file can take, whatever the HTTP layer does.",
+                    "This is what one caller alone waits for each admission.\n\
+                     SQLite has one writer, but the admissions waiting for it together are\n\
+                     written in one transaction with one commit, so concurrent callers (the\n\
+                     HTTP runs above) get more admissions per second than this.",
                 Backend::Postgres =>
                     "One account's admissions serialise on its row lock, held\n\
                      through the commit's WAL flush, so this is about the most one account's\n\

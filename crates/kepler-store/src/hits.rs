@@ -9,8 +9,9 @@
 //! committed, as a *stamp* read after the request arrived and compared with
 //! the one the facts were read under:
 //!
-//! * SQLite: the file's `PRAGMA data_version` (`sqlite/changes.rs`): any
-//!   commit at all, by any connection of any process.
+//! * SQLite: the file's wal-index header, which every commit rewrites
+//!   (`sqlite/changes.rs`; `PRAGMA data_version` where it cannot be read):
+//!   any commit at all, by any connection of any process.
 //! * PostgreSQL: one light statement for the key row (revocation, tier), the
 //!   account's cold-call counter (kept by a trigger on the cost log) and the
 //!   domain's newest record id — the same rows the facts came from.
