@@ -129,18 +129,42 @@ pub(super) async fn authenticate(
     caller_from(&row, &presented.hash)
 }
 
-/// The caller a key row (joined with its account's tier) stands for; `None` when
-/// revoked. `presented_hash` is compared in constant time, as [`crate::keys`] asks.
-pub(super) fn caller_from(row: &SqliteRow, presented_hash: &str) -> Result<Option<Caller>> {
-    let stored_hash: String = row.try_get("key_hash")?;
-    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-    if !keys::hashes_match(&stored_hash, presented_hash) || revoked_at.is_some() {
-        return Ok(None);
+/// A key row joined with its account's tier, as read.
+pub(super) struct KeyRow {
+    pub key_id: String,
+    pub account_id: String,
+    pub tier: String,
+    pub sandbox: bool,
+    pub key_hash: String,
+    pub revoked_at: Option<i64>,
+}
+
+impl KeyRow {
+    /// The caller the row stands for; `None` when revoked. `presented_hash` is
+    /// compared in constant time, as [`crate::keys`] asks.
+    pub(super) fn caller(&self, presented_hash: &str) -> Result<Option<Caller>> {
+        if !keys::hashes_match(&self.key_hash, presented_hash) || self.revoked_at.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Caller {
+            key_id: rows::parse_uuid("key_id", &self.key_id)?,
+            account_id: rows::parse_uuid("account_id", &self.account_id)?,
+            tier: rows::parse_tier("tier", &self.tier)?,
+            sandbox: self.sandbox,
+        }))
     }
-    Ok(Some(Caller {
-        key_id: rows::uuid(row, "key_id")?,
-        account_id: rows::uuid(row, "account_id")?,
-        tier: rows::tier(row, "tier")?,
+}
+
+/// The caller a key row (joined with its account's tier) stands for; `None` when
+/// revoked.
+pub(super) fn caller_from(row: &SqliteRow, presented_hash: &str) -> Result<Option<Caller>> {
+    KeyRow {
+        key_id: row.try_get("key_id")?,
+        account_id: row.try_get("account_id")?,
+        tier: row.try_get("tier")?,
         sandbox: row.try_get("sandbox")?,
-    }))
+        key_hash: row.try_get("key_hash")?,
+        revoked_at: row.try_get("revoked_at")?,
+    }
+    .caller(presented_hash)
 }

@@ -101,7 +101,7 @@ pub(super) static WRITE_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The key row and, for it, every admission fact: a cached hit is one statement.
-static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(super) static AUTH_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT k.key_id, k.account_id, k.sandbox, k.key_hash, k.revoked_at, a.tier, {}, {} \
          FROM api_keys k JOIN accounts a ON a.account_id = k.account_id {NEWEST_RECORD} \
@@ -412,6 +412,32 @@ pub(super) async fn authenticate_and_decide(
     Ok(Some((caller, Some(decided))))
 }
 
+/// The admission facts of one snapshot row, beyond the windows' counts.
+pub(super) struct FactRow {
+    pub counts: Counts,
+    pub record_at: Option<i64>,
+    pub record_id: Option<i64>,
+    /// The newest record's text, when it is not the one this process holds.
+    pub record_served: Option<String>,
+    pub in_flight_job: Option<String>,
+    pub run_id: Option<String>,
+    pub run_status: Option<String>,
+}
+
+impl FactRow {
+    fn from_sqlx(row: &SqliteRow) -> Result<FactRow> {
+        Ok(FactRow {
+            counts: read_counts(row)?,
+            record_at: row.try_get("record_at")?,
+            record_id: row.try_get("record_id")?,
+            record_served: row.try_get("record_served")?,
+            in_flight_job: row.try_get("in_flight_job")?,
+            run_id: row.try_get("run_id")?,
+            run_status: row.try_get("run_status")?,
+        })
+    }
+}
+
 async fn decide_from(
     conn: &mut SqliteConnection,
     request: &AdmissionRequest,
@@ -419,47 +445,107 @@ async fn decide_from(
     served: &ServedCache,
     held: Option<&Held>,
 ) -> Result<Decided> {
-    let counts = read_counts(row)?;
-    let record_at: Option<i64> = row.try_get("record_at")?;
-    let newest_record_at = record_at.map(from_millis).transpose()?;
-    let in_flight: Option<String> = row.try_get("in_flight_job")?;
-    let run_id: Option<String> = row.try_get("run_id")?;
-    let run_status: Option<String> = row.try_get("run_status")?;
+    let facts = FactRow::from_sqlx(row)?;
+    let usage = snapshot(
+        conn,
+        &request.caller,
+        &request.policy,
+        &facts.counts,
+        request.now,
+    )
+    .await?;
+    match decide_known(request, facts, usage, served, held)? {
+        Known::Decided(decided) => Ok(decided),
+        Known::ExistingJob { job_id, usage } => {
+            let job = get_job(&mut *conn, request.caller.account_id, job_id).await?;
+            Ok(Decided::Answered(Box::new(AdmissionOutcome {
+                decision: Decision::ExistingJob(job_id),
+                record: None,
+                job,
+                usage,
+            })))
+        }
+    }
+}
 
-    let in_flight_job = in_flight.as_deref().map(parse_job_id).transpose()?;
-    let usage = snapshot(conn, &request.caller, &request.policy, &counts, request.now).await?;
-    let facts = admission_facts(request, &usage, newest_record_at, in_flight_job);
-    let decision = decide(&facts);
-    let (record, job) = match decision {
+/// Decides on a snapshot row without reading more, when its windows need no
+/// probe read and the answer is not a job in flight (which would need the
+/// job's row). `None` when it needs such a read.
+pub(super) fn decide_without_reads(
+    request: &AdmissionRequest,
+    facts: FactRow,
+    served: &ServedCache,
+    held: Option<&Held>,
+) -> Result<Option<Decided>> {
+    let Some(usage) = usage_without_probes(&facts.counts, &request.policy, request.now)? else {
+        return Ok(None);
+    };
+    Ok(match decide_known(request, facts, usage, served, held)? {
+        Known::Decided(decided) => Some(decided),
+        Known::ExistingJob { .. } => None,
+    })
+}
+
+/// What [`decide_known`] concluded.
+enum Known {
+    Decided(Decided),
+    /// The caller's job in flight answers; its row is still to be read.
+    ExistingJob {
+        job_id: Uuid,
+        usage: UsageSnapshot,
+    },
+}
+
+/// The decision on a snapshot row once its windows are known.
+fn decide_known(
+    request: &AdmissionRequest,
+    facts: FactRow,
+    usage: UsageSnapshot,
+    served: &ServedCache,
+    held: Option<&Held>,
+) -> Result<Known> {
+    let newest_record_at = facts.record_at.map(from_millis).transpose()?;
+    let in_flight_job = facts
+        .in_flight_job
+        .as_deref()
+        .map(parse_job_id)
+        .transpose()?;
+    let decision = decide(&admission_facts(
+        request,
+        &usage,
+        newest_record_at,
+        in_flight_job,
+    ));
+    let record = match decision {
         Decision::Admit => {
-            let run = RunInFlight::from_columns(run_id, run_status.as_deref());
-            return Ok(Decided::Admit { counts, run });
+            let run = RunInFlight::from_columns(facts.run_id, facts.run_status.as_deref());
+            return Ok(Known::Decided(Decided::Admit {
+                counts: facts.counts,
+                run,
+            }));
         }
         Decision::ServeFresh => {
-            let record_id: Option<i64> = row.try_get("record_id")?;
-            let sent = row.try_get("record_served")?;
-            let record =
-                served.resolve(request.domain.as_str(), held, (record_id, record_at), sent);
-            if let Some(newest) = RecordKey::from_columns(record_id, record_at) {
-                let fresh = Fresh::serve(record, usage, counts, newest, in_flight_job);
-                return Ok(Decided::Fresh(fresh));
+            let newest = (facts.record_id, facts.record_at);
+            let record = served.resolve(request.domain.as_str(), held, newest, facts.record_served);
+            if let Some(newest) = RecordKey::from_columns(facts.record_id, facts.record_at) {
+                let fresh = Fresh::serve(record, usage, facts.counts, newest, in_flight_job);
+                return Ok(Known::Decided(Decided::Fresh(fresh)));
             }
-            (record, None)
+            record
         }
-        Decision::ExistingJob(job_id) => (
-            None,
-            get_job(&mut *conn, request.caller.account_id, job_id).await?,
-        ),
+        Decision::ExistingJob(job_id) => return Ok(Known::ExistingJob { job_id, usage }),
         Decision::ForceFreshNotAllowed
         | Decision::FreeTierSandboxOnly
-        | Decision::LimitReached(..) => (None, None),
+        | Decision::LimitReached(..) => None,
     };
-    Ok(Decided::Answered(Box::new(AdmissionOutcome {
-        decision,
-        record,
-        job,
-        usage,
-    })))
+    Ok(Known::Decided(Decided::Answered(Box::new(
+        AdmissionOutcome {
+            decision,
+            record,
+            job: None,
+            usage,
+        },
+    ))))
 }
 
 /// The writes of an admission: the run (created, or joined: a `force_fresh`

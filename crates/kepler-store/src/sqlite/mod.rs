@@ -19,6 +19,7 @@ mod idempotency;
 mod queue;
 mod records;
 mod rows;
+mod snapshots;
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -39,6 +40,7 @@ use uuid::Uuid;
 use self::admission::Decided;
 use self::admissions::{AdmissionWriter, WriteGate, Written};
 use self::changes::{ChangeWatch, DataVersion};
+use self::snapshots::SnapshotReaders;
 
 use crate::hits::{self, Hit, HitMemo};
 use crate::keys;
@@ -67,6 +69,9 @@ pub struct SqliteStore {
     /// in-memory database, which no other connection can watch.
     changes: Option<Arc<ChangeWatch>>,
     hits: HitMemo<DataVersion>,
+    /// `POST /v1/score`'s snapshot, read on the request's task; `None` for an
+    /// in-memory database.
+    snapshots: Option<Arc<SnapshotReaders>>,
 }
 
 impl SqliteStore {
@@ -101,6 +106,7 @@ impl SqliteStore {
                 served: ServedCache::default(),
                 changes: None,
                 hits: HitMemo::default(),
+                snapshots: None,
             });
         }
 
@@ -144,6 +150,12 @@ impl SqliteStore {
         let gate = WriteGate::default();
         let busy_timeout = settings.acquire_timeout.max(Duration::from_secs(1));
         let admissions = AdmissionWriter::open(&path, busy_timeout, gate.clone())?;
+        let snapshots = SnapshotReaders::open(&path).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot open {} for snapshot reads: {e}",
+                path.display()
+            ))
+        })?;
         Ok(SqliteStore {
             writer,
             reader,
@@ -152,6 +164,7 @@ impl SqliteStore {
             served: ServedCache::default(),
             changes: Some(Arc::new(changes)),
             hits: HitMemo::default(),
+            snapshots: Some(Arc::new(snapshots)),
         })
     }
 
@@ -267,6 +280,9 @@ impl Store for SqliteStore {
         if let Some(changes) = &self.changes {
             changes.close();
         }
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.close();
+        }
         if let Some(admissions) = &self.admissions {
             admissions.close().await;
         }
@@ -369,10 +385,19 @@ impl Store for SqliteStore {
         let presented = keys::inspect(presented_key);
         // The key and the facts in one statement on a read snapshot, as in `admit`.
         let caller = {
-            let mut conn = self.reader.acquire().await?;
-            match admission::authenticate_and_decide(&mut conn, &presented, ask, &self.served)
-                .await?
-            {
+            let read_here = self
+                .snapshots
+                .as_ref()
+                .and_then(|readers| readers.authenticate_and_decide(&presented, ask, &self.served));
+            let answer = match read_here {
+                Some(answer) => answer,
+                None => {
+                    let mut conn = self.reader.acquire().await?;
+                    admission::authenticate_and_decide(&mut conn, &presented, ask, &self.served)
+                        .await?
+                }
+            };
+            match answer {
                 None => return Ok(None),
                 Some((caller, None)) => return Ok(Some((caller, None))),
                 Some((caller, Some(Decided::Fresh(fresh)))) => {

@@ -10,8 +10,11 @@ use crate::time::from_millis;
 use crate::{Job, Result, StoreError};
 
 pub(super) fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid> {
-    let text: String = row.try_get(column)?;
-    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
+    parse_uuid(column, &row.try_get::<String, _>(column)?)
+}
+
+pub(super) fn parse_uuid(column: &str, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
 }
 
 pub(super) fn instant(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
@@ -25,7 +28,10 @@ pub(super) fn opt_instant(row: &SqliteRow, column: &str) -> Result<Option<DateTi
 }
 
 pub(super) fn tier(row: &SqliteRow, column: &str) -> Result<Tier> {
-    let text: String = row.try_get(column)?;
+    parse_tier(column, &row.try_get::<String, _>(column)?)
+}
+
+pub(super) fn parse_tier(column: &str, text: &str) -> Result<Tier> {
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("{column} {text:?} is not a tier")))
 }
