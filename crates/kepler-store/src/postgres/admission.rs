@@ -470,7 +470,7 @@ async fn admit(
     let bounds = Bounds::at(request.now);
     let policy = &request.policy;
     let cost = policy.cost_per_cold_call_micros;
-    let job_id = Uuid::new_v4();
+    let job_id = crate::jobs::new_id();
     let row = sqlx::query(
         "SELECT * FROM kepler_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
@@ -487,7 +487,7 @@ async fn admit(
     .bind(sql_limit(policy.account_daily_cold_limit))
     .bind(seen.record_at)
     .bind(job_id)
-    .bind(Uuid::new_v4())
+    .bind(crate::jobs::new_id())
     .bind(request.force_fresh)
     .bind(now_ms)
     .bind(cost)

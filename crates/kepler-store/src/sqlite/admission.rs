@@ -583,12 +583,12 @@ impl Planned {
         let now = truncate(request.now);
         let (run_id, new_run, run_running) = match run {
             Some(run) => (run.run_id, false, run.running),
-            None => (Uuid::new_v4().to_string(), true, false),
+            None => (crate::jobs::new_id().to_string(), true, false),
         };
         Planned {
             run_id,
             new_run,
-            job: crate::jobs::admitted(Uuid::new_v4(), request, now, run_running),
+            job: crate::jobs::admitted(crate::jobs::new_id(), request, now, run_running),
             key_id: request.caller.key_id.to_string(),
             account_id: request.caller.account_id.to_string(),
             cost_micros: request.policy.cost_per_cold_call_micros,
