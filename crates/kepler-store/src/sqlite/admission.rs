@@ -88,13 +88,13 @@ static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The facts an admission is written on, for [`super::admissions`]: those of
-/// `FACTS_SQL` but the served record, which only a cached hit reads. Binds ?1–?8
-/// as `FACTS_SQL`; the columns, in order: the six counts of [`Counts`], then
-/// `record_at`, `in_flight_job`, `run_id`, `run_status`.
+/// The facts an admission is written on, for [`super::admissions`]: the columns
+/// of `FACTS_SQL` (read by [`FactRow::from_rusqlite`]) but the served record's
+/// text, which only a cached hit reads. Binds ?1–?8 as `FACTS_SQL`.
 pub(super) static WRITE_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {}, r.scored_at AS record_at, {} FROM (SELECT 1) {NEWEST_RECORD}",
+        "SELECT {}, r.scored_at AS record_at, r.record_id AS record_id, NULL AS record_served, {} \
+         FROM (SELECT 1) {NEWEST_RECORD}",
         window_columns("?2", "?3"),
         flight_columns("?2")
     )
@@ -308,7 +308,7 @@ impl RunInFlight {
 }
 
 /// What an admission is decided on, once its windows are known.
-pub(super) fn admission_facts(
+fn admission_facts(
     request: &AdmissionRequest,
     usage: &UsageSnapshot,
     newest_record_at: Option<DateTime<Utc>>,
@@ -328,7 +328,7 @@ pub(super) fn admission_facts(
 }
 
 /// A job id read back from the store.
-pub(super) fn parse_job_id(id: &str) -> Result<Uuid> {
+fn parse_job_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|e| crate::StoreError::Corrupt(format!("job_id {id:?}: {e}")))
 }
 
@@ -425,6 +425,43 @@ pub(super) struct FactRow {
 }
 
 impl FactRow {
+    /// From a rusqlite row of `FACTS_SQL`, `AUTH_FACTS_SQL` or `WRITE_FACTS_SQL`.
+    pub(super) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<FactRow> {
+        Ok(FactRow {
+            counts: Counts {
+                month_n: count(row.get("month_n")?),
+                month_cost: row.get("month_cost")?,
+                key_n: count(row.get("key_n")?),
+                key_oldest: row.get("key_oldest")?,
+                day_n: count(row.get("day_n")?),
+                day_oldest: row.get("day_oldest")?,
+            },
+            record_at: row.get("record_at")?,
+            record_id: row.get("record_id")?,
+            record_served: row.get("record_served")?,
+            in_flight_job: row.get("in_flight_job")?,
+            run_id: row.get("run_id")?,
+            run_status: row.get("run_status")?,
+        })
+    }
+
+    /// The decision on these facts once the windows are known, and the
+    /// caller's job in flight they name.
+    pub(super) fn decision(
+        &self,
+        request: &AdmissionRequest,
+        usage: &UsageSnapshot,
+    ) -> Result<(Decision, Option<Uuid>)> {
+        let newest_record_at = self.record_at.map(from_millis).transpose()?;
+        let in_flight_job = self
+            .in_flight_job
+            .as_deref()
+            .map(parse_job_id)
+            .transpose()?;
+        let facts = admission_facts(request, usage, newest_record_at, in_flight_job);
+        Ok((decide(&facts), in_flight_job))
+    }
+
     fn from_sqlx(row: &SqliteRow) -> Result<FactRow> {
         Ok(FactRow {
             counts: read_counts(row)?,
@@ -504,18 +541,7 @@ fn decide_known(
     served: &ServedCache,
     held: Option<&Held>,
 ) -> Result<Known> {
-    let newest_record_at = facts.record_at.map(from_millis).transpose()?;
-    let in_flight_job = facts
-        .in_flight_job
-        .as_deref()
-        .map(parse_job_id)
-        .transpose()?;
-    let decision = decide(&admission_facts(
-        request,
-        &usage,
-        newest_record_at,
-        in_flight_job,
-    ));
+    let (decision, in_flight_job) = facts.decision(request, &usage)?;
     let record = match decision {
         Decision::Admit => {
             let run = RunInFlight::from_columns(facts.run_id, facts.run_status.as_deref());

@@ -31,17 +31,15 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kepler_core::admission::{Decision, decide};
+use kepler_core::admission::Decision;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::admission::{
-    ADMIT_STATEMENTS, Planned, RunInFlight, WRITE_FACTS_SQL, admission_facts, parse_job_id,
-    usage_without_probes,
+    ADMIT_STATEMENTS, FactRow, Planned, RunInFlight, WRITE_FACTS_SQL, usage_without_probes,
 };
-use crate::time::from_millis;
-use crate::windows::{Bounds, Counts, count};
+use crate::windows::Bounds;
 use crate::{AdmissionOutcome, AdmissionRequest, Result, StoreError};
 
 /// The most admissions one transaction writes: enough to share a commit
@@ -213,15 +211,6 @@ fn in_savepoint(conn: &Connection, request: &AdmissionRequest) -> Result<Written
     written
 }
 
-/// What the decision reads under the lock.
-struct Facts {
-    counts: Counts,
-    record_at: Option<i64>,
-    in_flight_job: Option<String>,
-    run_id: Option<String>,
-    run_status: Option<String>,
-}
-
 fn write_one(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
     let domain = request.domain.as_str();
     let account = request.caller.account_id.to_string();
@@ -241,22 +230,7 @@ fn write_one(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
                     b.day_since,
                     b.day_edge
                 ],
-                |row| {
-                    Ok(Facts {
-                        counts: Counts {
-                            month_n: count(row.get(0)?),
-                            month_cost: row.get(1)?,
-                            key_n: count(row.get(2)?),
-                            key_oldest: row.get(3)?,
-                            day_n: count(row.get(4)?),
-                            day_oldest: row.get(5)?,
-                        },
-                        record_at: row.get(6)?,
-                        in_flight_job: row.get(7)?,
-                        run_id: row.get(8)?,
-                        run_status: row.get(9)?,
-                    })
-                },
+                FactRow::from_rusqlite,
             )
         })
         .map_err(|e| store_error(&e))?;
@@ -265,18 +239,7 @@ fn write_one(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
     let Some(usage) = usage_without_probes(&facts.counts, &request.policy, request.now)? else {
         return Ok(Written::Undecided);
     };
-    let newest_record_at = facts.record_at.map(from_millis).transpose()?;
-    let in_flight_job = facts
-        .in_flight_job
-        .as_deref()
-        .map(parse_job_id)
-        .transpose()?;
-    let decided = decide(&admission_facts(
-        request,
-        &usage,
-        newest_record_at,
-        in_flight_job,
-    ));
+    let (decided, _) = facts.decision(request, &usage)?;
     if decided != Decision::Admit {
         return Ok(Written::Undecided);
     }

@@ -27,7 +27,7 @@ use super::accounts::KeyRow;
 use super::admission::{AUTH_FACTS_SQL, Decided, FactRow, decide_without_reads};
 use crate::keys::PresentedKey;
 use crate::served::ServedCache;
-use crate::windows::{Bounds, Counts, count};
+use crate::windows::Bounds;
 use crate::{Ask, Caller};
 
 /// At most this many connections open: one per thread that may be reading at
@@ -173,7 +173,7 @@ fn read(
                 held.map(|h| h.0),
                 held.map(|h| h.1),
             ],
-            |row| Ok((key_row(row).ok(), fact_row(row).ok())),
+            |row| Ok((key_row(row).ok(), FactRow::from_rusqlite(row).ok())),
         )
         .optional()
 }
@@ -189,25 +189,6 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     })
 }
 
-fn fact_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FactRow> {
-    Ok(FactRow {
-        counts: Counts {
-            month_n: count(row.get("month_n")?),
-            month_cost: row.get("month_cost")?,
-            key_n: count(row.get("key_n")?),
-            key_oldest: row.get("key_oldest")?,
-            day_n: count(row.get("day_n")?),
-            day_oldest: row.get("day_oldest")?,
-        },
-        record_at: row.get("record_at")?,
-        record_id: row.get("record_id")?,
-        record_served: row.get("record_served")?,
-        in_flight_job: row.get("in_flight_job")?,
-        run_id: row.get("run_id")?,
-        run_status: row.get("run_status")?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -217,9 +198,9 @@ mod tests {
     use kepler_core::{Domain, Tier, TierTable};
 
     use super::*;
-    use crate::Store;
     use crate::keys;
     use crate::sqlite::SqliteStore;
+    use crate::{Account, Store};
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
         let settings = DatabaseSettings {
@@ -232,16 +213,8 @@ mod tests {
         store
     }
 
-    fn read_here(store: &SqliteStore, key: &str, ask: &Ask<'_>) -> Option<Answer> {
-        let readers = store
-            .snapshots
-            .as_ref()
-            .expect("a file has snapshot readers");
-        readers.authenticate_and_decide(&keys::inspect(key), ask, &store.served)
-    }
-
-    #[tokio::test]
-    async fn answers_on_the_calling_thread_what_needs_no_further_read() {
+    /// A store on a fresh file, with an account on a paid tier and its key.
+    async fn store_with_key() -> (tempfile::TempDir, SqliteStore, Account, String) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = store(&dir).await;
         let account = store
@@ -253,14 +226,35 @@ mod tests {
             .await
             .expect("key")
             .key;
-        let tiers = TierTable::default();
-        let domain = Domain::parse("example.com").expect("domain");
-        let ask = Ask {
-            domain: &domain,
+        (dir, store, account, key)
+    }
+
+    fn example() -> Domain {
+        Domain::parse("example.com").expect("domain")
+    }
+
+    fn cold_ask<'a>(tiers: &'a TierTable, domain: &'a Domain) -> Ask<'a> {
+        Ask {
+            domain,
             force_fresh: false,
             now: Utc::now(),
-            tiers: &tiers,
-        };
+            tiers,
+        }
+    }
+
+    fn read_here(store: &SqliteStore, key: &str, ask: &Ask<'_>) -> Option<Answer> {
+        let readers = store
+            .snapshots
+            .as_ref()
+            .expect("a file has snapshot readers");
+        readers.authenticate_and_decide(&keys::inspect(key), ask, &store.served)
+    }
+
+    #[tokio::test]
+    async fn answers_on_the_calling_thread_what_needs_no_further_read() {
+        let (_dir, store, account, key) = store_with_key().await;
+        let (tiers, domain) = (TierTable::default(), example());
+        let ask = cold_ask(&tiers, &domain);
 
         match read_here(&store, &key, &ask) {
             Some(Some((caller, Some(Decided::Admit { .. })))) => {
@@ -303,29 +297,13 @@ mod tests {
 
     #[tokio::test]
     async fn reads_while_another_connection_holds_the_write_lock() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = store(&dir).await;
-        let account = store
-            .create_account("Acme", Tier::Growth)
-            .await
-            .expect("account");
-        let key = store
-            .create_key(account.account_id, false)
-            .await
-            .expect("key")
-            .key;
+        let (dir, store, _, key) = store_with_key().await;
         let other = Connection::open(dir.path().join("kepler.db")).expect("open");
         other
             .execute_batch("BEGIN IMMEDIATE; UPDATE accounts SET name = 'Other';")
             .expect("hold the write lock");
-        let tiers = TierTable::default();
-        let domain = Domain::parse("example.com").expect("domain");
-        let ask = Ask {
-            domain: &domain,
-            force_fresh: false,
-            now: Utc::now(),
-            tiers: &tiers,
-        };
+        let (tiers, domain) = (TierTable::default(), example());
+        let ask = cold_ask(&tiers, &domain);
         assert!(matches!(
             read_here(&store, &key, &ask),
             Some(Some((_, Some(Decided::Admit { .. }))))
