@@ -132,8 +132,13 @@ fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> 
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(busy_timeout)?;
-    // Per-connection settings, as the sqlx connections have them.
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    // Per-connection settings, as the sqlx connections have them. Each
+    // admission's savepoint (and each statement that fires a trigger) keeps the
+    // pages it changes in a statement journal: in memory, not a temporary file
+    // it would write every such page to and open and delete on every batch.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+    )?;
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }

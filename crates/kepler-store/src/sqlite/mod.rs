@@ -84,6 +84,9 @@ impl SqliteStore {
             .map_err(|e| StoreError::Config(format!("bad SQLite URL {url:?}: {e}")))?
             .foreign_keys(true)
             .synchronous(SqliteSynchronous::Normal)
+            // Statement journals (savepoints, statements firing triggers) and
+            // sorts in memory, not in temporary files opened for each.
+            .pragma("temp_store", "memory")
             .busy_timeout(settings.acquire_timeout.max(Duration::from_secs(1)));
         let max_connections = settings.max_connections.max(1);
 
