@@ -89,7 +89,7 @@ static FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The facts an admission is written on, for [`super::admissions`]: the columns
-/// of `FACTS_SQL` (read by [`FactRow::from_rusqlite`]) but the served record's
+/// of `FACTS_SQL` (`FACT_COLUMNS`, in order) but the served record's
 /// text, which only a cached hit reads. Binds ?1–?8 as `FACTS_SQL`.
 pub(super) static WRITE_FACTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -412,6 +412,24 @@ pub(super) async fn authenticate_and_decide(
     Ok(Some((caller, Some(decided))))
 }
 
+/// The columns [`FactRow::from_rusqlite`] reads, in their order (a test checks
+/// the statements against it).
+#[cfg(test)]
+pub(super) const FACT_COLUMNS: [&str; 12] = [
+    "month_n",
+    "month_cost",
+    "key_n",
+    "key_oldest",
+    "day_n",
+    "day_oldest",
+    "record_at",
+    "record_id",
+    "record_served",
+    "in_flight_job",
+    "run_id",
+    "run_status",
+];
+
 /// The admission facts of one snapshot row, beyond the windows' counts.
 pub(super) struct FactRow {
     pub counts: Counts,
@@ -425,23 +443,29 @@ pub(super) struct FactRow {
 }
 
 impl FactRow {
-    /// From a rusqlite row of `FACTS_SQL`, `AUTH_FACTS_SQL` or `WRITE_FACTS_SQL`.
-    pub(super) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<FactRow> {
+    /// From a rusqlite row of `AUTH_FACTS_SQL` or `WRITE_FACTS_SQL`, whose
+    /// columns from `first` on are `FACT_COLUMNS`. By position: finding a
+    /// column by name compares it with every column's name, which was a tenth
+    /// of the admission writer's time.
+    pub(super) fn from_rusqlite(
+        row: &rusqlite::Row<'_>,
+        first: usize,
+    ) -> rusqlite::Result<FactRow> {
         Ok(FactRow {
             counts: Counts {
-                month_n: count(row.get("month_n")?),
-                month_cost: row.get("month_cost")?,
-                key_n: count(row.get("key_n")?),
-                key_oldest: row.get("key_oldest")?,
-                day_n: count(row.get("day_n")?),
-                day_oldest: row.get("day_oldest")?,
+                month_n: count(row.get(first)?),
+                month_cost: row.get(first + 1)?,
+                key_n: count(row.get(first + 2)?),
+                key_oldest: row.get(first + 3)?,
+                day_n: count(row.get(first + 4)?),
+                day_oldest: row.get(first + 5)?,
             },
-            record_at: row.get("record_at")?,
-            record_id: row.get("record_id")?,
-            record_served: row.get("record_served")?,
-            in_flight_job: row.get("in_flight_job")?,
-            run_id: row.get("run_id")?,
-            run_status: row.get("run_status")?,
+            record_at: row.get(first + 6)?,
+            record_id: row.get(first + 7)?,
+            record_served: row.get(first + 8)?,
+            in_flight_job: row.get(first + 9)?,
+            run_id: row.get(first + 10)?,
+            run_status: row.get(first + 11)?,
         })
     }
 

@@ -176,7 +176,7 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Pending>) -> Vec<Result<Wr
         if batch.is_empty() {
             return Vec::new();
         }
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
             return batch.iter().map(|_| Err(store_error(&error))).collect();
         }
         let results: Vec<Result<Written>> = batch
@@ -190,7 +190,7 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Pending>) -> Vec<Result<Wr
             }
             continue;
         }
-        return match conn.execute_batch("COMMIT") {
+        return match run_cached(conn, "COMMIT") {
             Ok(()) => results,
             Err(error) => {
                 if !conn.is_autocommit() {
@@ -204,16 +204,23 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Pending>) -> Vec<Result<Wr
 
 /// One admission, undone alone if any of its statements fails.
 fn in_savepoint(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
-    conn.execute_batch("SAVEPOINT admission")
-        .map_err(|e| store_error(&e))?;
+    run_cached(conn, "SAVEPOINT admission").map_err(|e| store_error(&e))?;
     let written = write_one(conn, request);
     let end = if written.is_ok() {
-        "RELEASE admission"
+        run_cached(conn, "RELEASE admission")
     } else {
-        "ROLLBACK TO admission; RELEASE admission"
+        conn.execute_batch("ROLLBACK TO admission; RELEASE admission")
     };
-    conn.execute_batch(end).map_err(|e| store_error(&e))?;
+    end.map_err(|e| store_error(&e))?;
     written
+}
+
+/// Runs one statement that takes no parameters, prepared once: these run for
+/// every admission or batch, and parsing them each time is work the writer,
+/// the one thread all admissions wait on, need not do.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
 }
 
 fn write_one(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
@@ -235,7 +242,7 @@ fn write_one(conn: &Connection, request: &AdmissionRequest) -> Result<Written> {
                     b.day_since,
                     b.day_edge
                 ],
-                FactRow::from_rusqlite,
+                |row| FactRow::from_rusqlite(row, 0),
             )
         })
         .map_err(|e| store_error(&e))?;

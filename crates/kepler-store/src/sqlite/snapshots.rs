@@ -173,19 +173,35 @@ fn read(
                 held.map(|h| h.0),
                 held.map(|h| h.1),
             ],
-            |row| Ok((key_row(row).ok(), FactRow::from_rusqlite(row).ok())),
+            |row| {
+                Ok((
+                    key_row(row).ok(),
+                    FactRow::from_rusqlite(row, KEY_COLUMNS.len()).ok(),
+                ))
+            },
         )
         .optional()
 }
 
+/// The columns of `AUTH_FACTS_SQL` before its fact columns, in order.
+const KEY_COLUMNS: [&str; 6] = [
+    "key_id",
+    "account_id",
+    "sandbox",
+    "key_hash",
+    "revoked_at",
+    "tier",
+];
+
+/// By position, as [`FactRow::from_rusqlite`] reads.
 fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     Ok(KeyRow {
-        key_id: row.get("key_id")?,
-        account_id: row.get("account_id")?,
-        tier: row.get("tier")?,
-        sandbox: row.get("sandbox")?,
-        key_hash: row.get("key_hash")?,
-        revoked_at: row.get("revoked_at")?,
+        key_id: row.get(0)?,
+        account_id: row.get(1)?,
+        sandbox: row.get(2)?,
+        key_hash: row.get(3)?,
+        revoked_at: row.get(4)?,
+        tier: row.get(5)?,
     })
 }
 
@@ -199,6 +215,7 @@ mod tests {
 
     use super::*;
     use crate::keys;
+    use crate::sqlite::admission::{FACT_COLUMNS, WRITE_FACTS_SQL};
     use crate::sqlite::SqliteStore;
     use crate::{Account, Store};
 
@@ -248,6 +265,30 @@ mod tests {
             .as_ref()
             .expect("a file has snapshot readers");
         readers.authenticate_and_decide(&keys::inspect(key), ask, &store.served)
+    }
+
+    /// The rusqlite readers take columns by position: the statements must
+    /// name them in the order those readers expect.
+    #[tokio::test]
+    async fn the_statements_read_by_position_have_their_columns_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _store = store(&dir).await;
+        let conn = connect(&dir.path().join("kepler.db")).expect("connect");
+        let names = |sql: &str| -> Vec<String> {
+            let statement = conn.prepare(sql).expect("prepare");
+            statement
+                .column_names()
+                .into_iter()
+                .map(String::from)
+                .collect()
+        };
+        let facts: Vec<String> = FACT_COLUMNS.iter().map(|c| c.to_string()).collect();
+        let keys: Vec<String> = KEY_COLUMNS.iter().map(|c| c.to_string()).collect();
+        let auth = names(AUTH_FACTS_SQL.as_str());
+        assert_eq!(auth[..KEY_COLUMNS.len()], keys[..]);
+        assert_eq!(auth[KEY_COLUMNS.len()..], facts[..]);
+        let write = names(WRITE_FACTS_SQL.as_str());
+        assert_eq!(write, facts);
     }
 
     #[tokio::test]
