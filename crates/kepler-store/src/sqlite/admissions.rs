@@ -39,6 +39,7 @@ use tokio::sync::oneshot;
 use super::admission::{
     ADMIT_STATEMENTS, FactRow, Planned, RunInFlight, WRITE_FACTS_SQL, usage_without_probes,
 };
+use super::checkpoints::Checkpointer;
 use crate::windows::Bounds;
 use crate::{AdmissionOutcome, AdmissionRequest, Result, StoreError};
 
@@ -79,6 +80,7 @@ impl AdmissionWriter {
         path: &Path,
         busy_timeout: Duration,
         gate: WriteGate,
+        checkpoints: Arc<Checkpointer>,
     ) -> Result<AdmissionWriter> {
         let unavailable = |cause: String| {
             StoreError::Unavailable(format!(
@@ -90,7 +92,7 @@ impl AdmissionWriter {
         let (queue, arrivals) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("kepler-sqlite-admit".into())
-            .spawn(move || run(conn, arrivals, gate))
+            .spawn(move || run(conn, arrivals, gate, &checkpoints))
             .map_err(|e| unavailable(format!("cannot start its thread: {e}")))?;
         Ok(AdmissionWriter {
             queue: Mutex::new(Some(queue)),
@@ -137,7 +139,8 @@ fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> 
     // pages it changes in a statement journal: in memory, not a temporary file
     // it would write every such page to and open and delete on every batch.
     conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = 0;",
     )?;
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
@@ -148,7 +151,12 @@ fn closed() -> StoreError {
 }
 
 /// The thread: a batch each time it wakes, until the store closes.
-fn run(mut conn: Connection, arrivals: mpsc::Receiver<Pending>, gate: WriteGate) {
+fn run(
+    mut conn: Connection,
+    arrivals: mpsc::Receiver<Pending>,
+    gate: WriteGate,
+    checkpoints: &Checkpointer,
+) {
     while let Ok(first) = arrivals.recv() {
         let mut batch = vec![first];
         let turn = gate.blocking_lock();
@@ -161,6 +169,7 @@ fn run(mut conn: Connection, arrivals: mpsc::Receiver<Pending>, gate: WriteGate)
         }
         let results = write_batch(&mut conn, &mut batch);
         drop(turn);
+        checkpoints.committed();
         for (pending, result) in batch.into_iter().zip(results) {
             // A caller that left does not want its answer.
             let _ = pending.reply.send(result);

@@ -15,6 +15,7 @@ mod accounts;
 mod admission;
 mod admissions;
 mod changes;
+mod checkpoints;
 mod idempotency;
 mod queue;
 mod records;
@@ -40,6 +41,7 @@ use uuid::Uuid;
 use self::admission::Decided;
 use self::admissions::{AdmissionWriter, WriteGate, Written};
 use self::changes::{ChangeWatch, DataVersion};
+use self::checkpoints::Checkpointer;
 use self::snapshots::SnapshotReaders;
 
 use crate::hits::{self, Hit, HitMemo};
@@ -72,6 +74,8 @@ pub struct SqliteStore {
     /// `POST /v1/score`'s snapshot, read on the request's task; `None` for an
     /// in-memory database.
     snapshots: Option<Arc<SnapshotReaders>>,
+    /// The log's checkpoints; `None` for an in-memory database.
+    checkpoints: Option<Arc<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -87,6 +91,8 @@ impl SqliteStore {
             // Statement journals (savepoints, statements firing triggers) and
             // sorts in memory, not in temporary files opened for each.
             .pragma("temp_store", "memory")
+            // A thread of the store's own checkpoints the log (see `checkpoints`).
+            .pragma("wal_autocheckpoint", "0")
             .busy_timeout(settings.acquire_timeout.max(Duration::from_secs(1)));
         let max_connections = settings.max_connections.max(1);
 
@@ -110,6 +116,7 @@ impl SqliteStore {
                 changes: None,
                 hits: HitMemo::default(),
                 snapshots: None,
+                checkpoints: None,
             });
         }
 
@@ -151,8 +158,10 @@ impl SqliteStore {
             ))
         })?;
         let gate = WriteGate::default();
+        let checkpoints = Arc::new(Checkpointer::open(&path, gate.clone())?);
         let busy_timeout = settings.acquire_timeout.max(Duration::from_secs(1));
-        let admissions = AdmissionWriter::open(&path, busy_timeout, gate.clone())?;
+        let admissions =
+            AdmissionWriter::open(&path, busy_timeout, gate.clone(), checkpoints.clone())?;
         let snapshots = SnapshotReaders::open(&path).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot open {} for snapshot reads: {e}",
@@ -168,6 +177,7 @@ impl SqliteStore {
             changes: Some(Arc::new(changes)),
             hits: HitMemo::default(),
             snapshots: Some(Arc::new(snapshots)),
+            checkpoints: Some(checkpoints),
         })
     }
 
@@ -288,6 +298,9 @@ impl Store for SqliteStore {
         }
         if let Some(admissions) = &self.admissions {
             admissions.close().await;
+        }
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.close().await;
         }
         self.writer.close().await;
         self.reader.close().await;

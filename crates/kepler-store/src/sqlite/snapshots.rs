@@ -215,8 +215,8 @@ mod tests {
 
     use super::*;
     use crate::keys;
-    use crate::sqlite::admission::{FACT_COLUMNS, WRITE_FACTS_SQL};
     use crate::sqlite::SqliteStore;
+    use crate::sqlite::admission::{FACT_COLUMNS, WRITE_FACTS_SQL};
     use crate::{Account, Store};
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
