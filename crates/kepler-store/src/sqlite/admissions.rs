@@ -361,12 +361,10 @@ mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
-    use kepler_core::config::DatabaseSettings;
     use kepler_core::{Domain, Tier, TierTable};
     use uuid::Uuid;
 
     use super::*;
-    use crate::sqlite::SqliteStore;
     use crate::{Ask, Caller, Store};
 
     /// A batch with one admission its statements refuse (a caller whose key
@@ -376,13 +374,7 @@ mod tests {
     async fn one_admission_that_fails_takes_nothing_else_with_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("kepler.db");
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}", path.display()),
-            max_connections: 2,
-            acquire_timeout: Duration::from_secs(5),
-        };
-        let store = SqliteStore::open(&settings).await.expect("open");
-        store.migrate().await.expect("migrate");
+        let store = crate::sqlite::snapshots::tests::store(&dir).await;
         let account = store
             .create_account("Acme", Tier::Growth)
             .await

@@ -206,7 +206,7 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
@@ -219,7 +219,8 @@ mod tests {
     use crate::sqlite::admission::{FACT_COLUMNS, WRITE_FACTS_SQL};
     use crate::{Account, Store};
 
-    async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+    /// A migrated store on a fresh file in `dir` (also for the admission thread's tests).
+    pub(in crate::sqlite) async fn store(dir: &tempfile::TempDir) -> SqliteStore {
         let settings = DatabaseSettings {
             url: format!("sqlite://{}", dir.path().join("kepler.db").display()),
             max_connections: 4,
