@@ -23,6 +23,7 @@ use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::accounts;
+use super::admissions::{self, AdmissionBatches, AdmitCall, Unbatched};
 use crate::hits::Fresh;
 use crate::keys::PresentedKey;
 use crate::served::{Held, RecordKey, ServedCache};
@@ -424,6 +425,7 @@ const ADMIT_ATTEMPTS: usize = 5;
 /// cost-log rows are only ever added.
 pub(super) async fn carry_out(
     conn: &mut PgConnection,
+    batches: &AdmissionBatches,
     request: &AdmissionRequest,
     mut decided: Decided,
     served: &ServedCache,
@@ -435,7 +437,7 @@ pub(super) async fn carry_out(
             Decided::Fresh(fresh) => return Ok(fresh.outcome),
             Decided::Admit(seen) => seen,
         };
-        if let Some(outcome) = admit(conn, request, seen).await? {
+        if let Some(outcome) = admit(conn, batches, request, seen).await? {
             return Ok(outcome);
         }
         attempts += 1;
@@ -461,40 +463,36 @@ fn sql_limit(limit: u64) -> i64 {
 /// be made again; returns the outcome with the usage after the call otherwise.
 async fn admit(
     conn: &mut PgConnection,
+    batches: &AdmissionBatches,
     request: &AdmissionRequest,
     seen: Seen,
 ) -> Result<Option<AdmissionOutcome>> {
     let now = truncate(request.now);
     let now_ms = to_millis(now);
     let domain = request.domain.as_str();
-    let bounds = Bounds::at(request.now);
     let policy = &request.policy;
     let cost = policy.cost_per_cold_call_micros;
     let job_id = crate::jobs::new_id();
-    let row = sqlx::query(
-        "SELECT * FROM kepler_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-    )
-    .bind(request.caller.account_id)
-    .bind(request.caller.key_id)
-    .bind(domain)
-    .bind(bounds.month)
-    .bind(bounds.key_since)
-    .bind(bounds.key_edge)
-    .bind(bounds.day_since)
-    .bind(bounds.day_edge)
-    .bind(sql_limit(policy.monthly_cold_cap))
-    .bind(sql_limit(policy.key_hourly_cold_limit))
-    .bind(sql_limit(policy.account_daily_cold_limit))
-    .bind(seen.record_at)
-    .bind(job_id)
-    .bind(crate::jobs::new_id())
-    .bind(request.force_fresh)
-    .bind(now_ms)
-    .bind(cost)
-    .fetch_one(&mut *conn)
-    .await?;
-    let outcome: String = row.try_get("outcome")?;
-    match outcome.as_str() {
+    let call = AdmitCall {
+        account: request.caller.account_id,
+        key: request.caller.key_id,
+        domain: domain.to_owned(),
+        bounds: Bounds::at(request.now),
+        month_limit: sql_limit(policy.monthly_cold_cap),
+        key_limit: sql_limit(policy.key_hourly_cold_limit),
+        day_limit: sql_limit(policy.account_daily_cold_limit),
+        record_at: seen.record_at,
+        job_id,
+        run_id: crate::jobs::new_id(),
+        force_fresh: request.force_fresh,
+        now_ms,
+        cost,
+    };
+    let row = match batches.admit(call.clone()).await {
+        Ok(answer) => answer,
+        Err(Unbatched) => admissions::admit_alone(conn, &call).await?,
+    };
+    match row.outcome.as_str() {
         "admitted" => {}
         "changed" => return Ok(None),
         "no_account" => return Err(StoreError::NotFound("account")),
@@ -509,16 +507,15 @@ async fn admit(
             )));
         }
     }
-    let run_running: bool = row.try_get("run_running")?;
-    let job = crate::jobs::admitted(job_id, request, now, run_running);
+    let job = crate::jobs::admitted(job_id, request, now, admitted_column(row.run_running)?);
     // The usage after this call: the counts read under the lock plus this call.
     // The rolling windows' oldest calls (which only date their resets) are the
     // ones the decision saw, or this call if it saw none.
     let locked = Counts {
-        month_n: count(row.try_get("month_n")?),
-        month_cost: row.try_get("month_cost")?,
-        key_n: count(row.try_get("key_n")?),
-        day_n: count(row.try_get("day_n")?),
+        month_n: count(admitted_column(row.month_n)?),
+        month_cost: admitted_column(row.month_cost)?,
+        key_n: count(admitted_column(row.key_n)?),
+        day_n: count(admitted_column(row.day_n)?),
         ..seen.counts
     };
     let after = locked.plus_one(cost, now_ms);
@@ -529,6 +526,11 @@ async fn admit(
         job: Some(job),
         usage,
     }))
+}
+
+/// A column `kepler_admit` sets whenever it admits.
+fn admitted_column<T>(value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| StoreError::Corrupt("kepler_admit admitted without its counts".into()))
 }
 
 pub(super) async fn get_job(

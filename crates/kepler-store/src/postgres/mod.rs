@@ -12,6 +12,7 @@
 
 mod accounts;
 mod admission;
+mod admissions;
 mod breaker;
 mod idempotency;
 mod queue;
@@ -31,6 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, Pg
 use uuid::Uuid;
 
 use self::admission::HitStamp;
+use self::admissions::AdmissionBatches;
 use self::stamps::{StampChecks, Unchecked};
 use crate::hits::{self, Hit, HitMemo};
 use crate::keys;
@@ -54,6 +56,7 @@ pub struct PostgresStore {
     served: ServedCache,
     hits: HitMemo<HitStamp>,
     stamps: StampChecks,
+    admissions: AdmissionBatches,
 }
 
 /// A connection idle for longer than this is pinged before it is handed out.
@@ -94,8 +97,16 @@ impl PostgresStore {
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_lazy_with(options.clone());
+        // The admission task's own connection (see `admissions`).
+        let admission_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
+            .connect_lazy_with(options.clone());
         let breaker = breaker::Breaker::new(options.clone(), settings.acquire_timeout);
         Ok(PostgresStore {
+            admissions: AdmissionBatches::start(admission_pool, breaker.clone()),
             stamps: StampChecks::start(pool.clone(), breaker.clone()),
             breaker,
             pool,
@@ -178,6 +189,7 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.breaker.close();
         self.wakeups.close().await;
+        self.admissions.close().await;
         self.pool.close().await;
     }
 
@@ -267,7 +279,8 @@ impl Store for PostgresStore {
             async {
                 let mut conn = self.acquire().await?;
                 let decided = admission::decide_on(&mut conn, request, &self.served).await?;
-                admission::carry_out(&mut conn, request, decided, &self.served).await
+                admission::carry_out(&mut conn, &self.admissions, request, decided, &self.served)
+                    .await
             }
             .await,
         )
@@ -331,9 +344,14 @@ impl Store for PostgresStore {
                 {
                     self.hits.remember(domain, hit);
                 }
-                let outcome =
-                    admission::carry_out(&mut conn, &ask.request(&caller), decided, &self.served)
-                        .await?;
+                let outcome = admission::carry_out(
+                    &mut conn,
+                    &self.admissions,
+                    &ask.request(&caller),
+                    decided,
+                    &self.served,
+                )
+                .await?;
                 Ok(Some((caller, Some(outcome))))
             }
             .await,

@@ -447,3 +447,136 @@ async fn an_admission_whose_facts_changed_before_its_lock_writes_nothing() {
     assert_eq!(calls, 1);
     store.close().await;
 }
+
+/// `kepler_admit_batch` for `items` (account, domain), with limits out of
+/// reach: the outcome of each, in the order given.
+async fn admit_batch_sql(
+    conn: &mut sqlx::PgConnection,
+    items: &[(&kepler_store::Caller, String)],
+) -> sqlx::Result<Vec<String>> {
+    let n = items.len();
+    let accounts: Vec<uuid::Uuid> = items.iter().map(|(c, _)| c.account_id).collect();
+    let keys: Vec<uuid::Uuid> = items.iter().map(|(c, _)| c.key_id).collect();
+    let domains: Vec<&str> = items.iter().map(|(_, d)| d.as_str()).collect();
+    let zeros = vec![0_i64; n];
+    let limits = vec![1_000_000_i64; n];
+    let ids = || (0..n).map(|_| uuid::Uuid::now_v7()).collect::<Vec<_>>();
+    sqlx::query_scalar(
+        "SELECT outcome FROM kepler_admit_batch($1, $2, $3, $4, $4, $4, $4, $4, $5, $5, $5, $6, $7, $8, $9, $10, $4) \
+         ORDER BY place",
+    )
+    .bind(accounts)
+    .bind(keys)
+    .bind(domains)
+    .bind(&zeros)
+    .bind(limits)
+    .bind(vec![None::<i64>; n])
+    .bind(ids())
+    .bind(ids())
+    .bind(vec![false; n])
+    .bind(vec![1_764_331_200_000_i64; n])
+    .fetch_all(conn)
+    .await
+}
+
+/// Two nodes' batches that create the same two domains' runs for different
+/// accounts, each batch naming the domains in the other's reverse order. Taken
+/// in the order given they would wait for each other (a deadlock, which
+/// PostgreSQL ends by failing one); the function takes the runs in the order
+/// of their domains, so both go through and each domain has one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_naming_the_same_domains_in_any_order_do_not_deadlock() {
+    let db = TestDatabase::postgres().await.expect("a test schema");
+    let store = open(&settings(&db)).await;
+    let mut callers = Vec::new();
+    for _ in 0..4 {
+        callers.push(client(store.as_ref(), Tier::Growth).await.caller);
+    }
+    let mut first = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let mut second = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let rounds = 25;
+    for round in 0..rounds {
+        let (one, two) = (format!("a{round}.example"), format!("b{round}.example"));
+        let x = [(&callers[0], one.clone()), (&callers[1], two.clone())];
+        let y = [(&callers[2], two), (&callers[3], one)];
+        let (x, y) = tokio::join!(
+            admit_batch_sql(&mut first, &x),
+            admit_batch_sql(&mut second, &y)
+        );
+        for outcomes in [x.expect("first batch"), y.expect("second batch")] {
+            assert_eq!(outcomes, ["admitted", "admitted"], "round {round}");
+        }
+    }
+    let (runs, jobs): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM jobs)")
+            .fetch_one(&mut first)
+            .await
+            .expect("count");
+    assert_eq!((runs, jobs), (2 * rounds, 4 * rounds));
+    store.close().await;
+}
+
+/// Many admissions at once from two nodes, over accounts that share domains:
+/// written in batches, every one is admitted once, every domain has one run,
+/// and every account's usage counts its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_admissions_of_many_accounts_are_each_written_once() {
+    let db = TestDatabase::postgres().await.expect("a test schema");
+    let store = open(&settings(&db)).await;
+    let other = open(&settings(&db)).await;
+    let growth = Tier::Growth.default_policy();
+    let mut callers = Vec::new();
+    for _ in 0..6 {
+        callers.push(client(store.as_ref(), Tier::Growth).await.caller);
+    }
+    let domains = 30;
+    let tasks = (0..callers.len() * domains).map(|i| {
+        let store = if i % 2 == 0 {
+            Arc::clone(&store)
+        } else {
+            Arc::clone(&other)
+        };
+        // Each account asks for every domain, in an order of its own (a
+        // multiplier prime to their number runs through all of them).
+        let account = i % callers.len();
+        let domain = (i / callers.len() * [1, 7, 11, 13, 17, 19][account] + account) % domains;
+        let request = ask(
+            &callers[account],
+            growth,
+            &format!("d{domain}.example"),
+            now(),
+        );
+        tokio::spawn(async move { store.admit(&request).await.expect("admit").decision })
+    });
+    let decisions: Vec<Decision> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let admitted = decisions.iter().filter(|d| **d == Decision::Admit).count();
+    assert_eq!(admitted, callers.len() * domains, "{decisions:?}");
+    let stats = store.queue_stats(now()).await.expect("stats");
+    assert_eq!(
+        stats.jobs_pending,
+        (callers.len() * domains) as u64,
+        "{stats:?}"
+    );
+    let mut conn = sqlx::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count runs");
+    assert_eq!(runs, domains as i64);
+    for caller in &callers {
+        let usage = store.usage(caller, &growth, now()).await.expect("usage");
+        assert_eq!(usage.month.used, domains as u64);
+    }
+    other.close().await;
+    store.close().await;
+}
