@@ -140,7 +140,13 @@ async fn write_batches(
                 }
             }
             Err(error) => {
-                tracing::debug!(%error, admissions = batch.len(), "batch not written; each is written alone");
+                // An outage shows in every caller's own call; anything else
+                // here (a deadlock, say) is worth an operator's look.
+                if matches!(error, crate::StoreError::Unavailable(_)) {
+                    tracing::debug!(%error, admissions = batch.len(), "admission batch not written; each is written alone");
+                } else {
+                    tracing::warn!(%error, admissions = batch.len(), "admission batch not written; each is written alone");
+                }
                 for w in batch.drain(..) {
                     let _ = w.answer.send(Err(Unbatched));
                 }
