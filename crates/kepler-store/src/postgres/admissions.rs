@@ -78,7 +78,8 @@ pub(super) struct Unbatched;
 
 const ADMIT_SQL: &str = "SELECT * FROM kepler_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
-const ADMIT_BATCH_SQL: &str = "SELECT * FROM kepler_admit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+const ADMIT_BATCH_SQL: &str = "SELECT place::BIGINT AS place, outcome, run_running, month_n, month_cost, key_n, day_n \
+     FROM kepler_admit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 /// Hands admissions to the task that writes them in batches.
 #[derive(Debug, Clone)]
@@ -188,17 +189,9 @@ async fn write(
         .bind(column(|c| c.cost))
         .fetch_all(&mut *conn)
         .await?;
-    let mut by_place: Vec<Option<AdmitAnswer>> = vec![None; calls.len()];
-    for row in rows {
-        let place: i32 = row.try_get("place")?;
-        if let Some(slot) = usize::try_from(place - 1)
-            .ok()
-            .and_then(|at| by_place.get_mut(at))
-        {
-            *slot = Some(AdmitAnswer::from_row(&row)?);
-        }
-    }
-    Ok(by_place)
+    super::rows::by_place(rows, calls.len(), "place", |row| {
+        Ok(AdmitAnswer::from_row(&row)?)
+    })
 }
 
 /// `call`'s arguments, bound to `kepler_admit`'s seventeen parameters.

@@ -9,6 +9,28 @@ use sqlx::postgres::PgRow;
 use crate::time::from_millis;
 use crate::{Job, Result, StoreError};
 
+/// The rows of a statement over arrays (`unnest … WITH ORDINALITY`), each put
+/// at its 1-based place `place_column` (a BIGINT) names: `n` slots, `None`
+/// where no row came back. A place out of range is ignored.
+pub(super) fn by_place<T>(
+    rows: Vec<PgRow>,
+    n: usize,
+    place_column: &str,
+    mut read: impl FnMut(PgRow) -> Result<T>,
+) -> Result<Vec<Option<T>>> {
+    let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for row in rows {
+        let place: i64 = row.try_get(place_column)?;
+        if let Some(slot) = usize::try_from(place - 1)
+            .ok()
+            .and_then(|at| slots.get_mut(at))
+        {
+            *slot = Some(read(row)?);
+        }
+    }
+    Ok(slots)
+}
+
 pub(super) fn instant(row: &PgRow, column: &str) -> Result<DateTime<Utc>> {
     from_millis(row.try_get(column)?)
 }

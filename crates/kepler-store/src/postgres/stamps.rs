@@ -11,8 +11,8 @@
 
 use std::sync::LazyLock;
 
+use sqlx::PgPool;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::accounts;
@@ -110,17 +110,7 @@ async fn check_all(
         .bind(&domains)
         .fetch_all(&mut *conn)
         .await?;
-    let mut by_place: Vec<Option<PgRow>> = (0..batch.len()).map(|_| None).collect();
-    for row in rows {
-        let place: i64 = row.try_get("i")?;
-        if let Some(slot) = usize::try_from(place - 1)
-            .ok()
-            .and_then(|at| by_place.get_mut(at))
-        {
-            *slot = Some(row);
-        }
-    }
-    Ok(by_place)
+    super::rows::by_place(rows, batch.len(), "i", Ok)
 }
 
 fn answer_all(batch: Vec<Asked>, found: Result<Vec<Option<PgRow>>>) {
