@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 use super::admission::{
     ADMIT_STATEMENTS, FactRow, Planned, RunInFlight, WRITE_FACTS_SQL, usage_without_probes,
 };
-use super::checkpoints::{Checkpointer, LOG_FILE_LIMIT_BYTES};
+use super::checkpoints::Checkpointer;
 use crate::windows::Bounds;
 use crate::{AdmissionOutcome, AdmissionRequest, Result, StoreError};
 
@@ -128,7 +128,7 @@ impl AdmissionWriter {
     }
 }
 
-pub(super) fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
@@ -138,10 +138,10 @@ pub(super) fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<C
     // admission's savepoint (and each statement that fires a trigger) keeps the
     // pages it changes in a statement journal: in memory, not a temporary file
     // it would write every such page to and open and delete on every batch.
-    conn.execute_batch(&format!(
+    conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
-         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {LOG_FILE_LIMIT_BYTES};"
-    ))?;
+         PRAGMA wal_autocheckpoint = 0;",
+    )?;
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }

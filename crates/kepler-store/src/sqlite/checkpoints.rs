@@ -16,12 +16,6 @@
 //!   writers' turn ([`WriteGate`]), which copies only what they wrote during the
 //!   first step. The log is then wholly copied, so the next writer starts it
 //!   over from the beginning instead of letting it grow.
-//!
-//! Started over, the log's file keeps its length; a burst that outran the
-//! checkpoints (a long read holds them back) would leave that much on disk for
-//! good. Every connection that writes therefore has `journal_size_limit` at
-//! [`LOG_FILE_LIMIT_BYTES`]: the commit that starts the log over cuts the file
-//! back to it.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -45,12 +39,6 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The log length (frames, of a page each) past which the log is started over.
 pub(super) const RESTART_FRAMES: i64 = 4096;
-
-/// The longest the log's file is left after it is started over: four times
-/// the log at [`RESTART_FRAMES`] (4 KiB pages), so the length it reaches
-/// under a steady stream of admissions (~40 MB) is kept and not cut and grown
-/// again on every restart.
-pub(super) const LOG_FILE_LIMIT_BYTES: i64 = 4 * RESTART_FRAMES * 4096;
 
 /// The handle on the checkpoint thread.
 #[derive(Debug)]
@@ -201,89 +189,5 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
             .expect("count");
         assert_eq!(stored, rows);
-    }
-
-    /// A read that holds the checkpoints back lets the log's file grow past
-    /// the limit; once it ends, the commit that starts the log over cuts the
-    /// file back, instead of leaving the burst's length on disk.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_file_is_cut_back_once_a_burst_is_copied() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("kepler.db");
-        let log = dir.path().join("kepler.db-wal");
-        Connection::open(&path)
-            .expect("create")
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE pages (body BLOB NOT NULL); \
-                 INSERT INTO pages (body) VALUES (zeroblob(10));",
-            )
-            .expect("set up");
-        // The admission writer's own connection, with its settings.
-        let writer =
-            super::super::admissions::connect(&path, Duration::from_secs(1)).expect("open writer");
-        let gate = WriteGate::default();
-        let checkpoints =
-            std::sync::Arc::new(Checkpointer::open(&path, gate.clone()).expect("open"));
-        let reader = Connection::open(&path).expect("open reader");
-        reader.execute_batch("BEGIN").expect("begin read");
-        let _: i64 = reader
-            .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
-            .expect("read");
-
-        // About a page a row: the burst alone is longer than the limit.
-        let write = |writer: Connection, rows: i64| {
-            let gate = gate.clone();
-            let checkpoints = checkpoints.clone();
-            tokio::task::spawn_blocking(move || {
-                for _ in 0..rows / 16 {
-                    let turn = gate.blocking_lock();
-                    writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
-                    for _ in 0..16 {
-                        writer
-                            .execute("INSERT INTO pages (body) VALUES (zeroblob(3500))", [])
-                            .expect("insert");
-                    }
-                    writer.execute_batch("COMMIT").expect("commit");
-                    drop(turn);
-                    checkpoints.committed();
-                }
-                writer
-            })
-        };
-        let burst = LOG_FILE_LIMIT_BYTES / 4096 + RESTART_FRAMES;
-        let writer = write(writer, burst).await.expect("burst");
-        let grown = std::fs::metadata(&log).expect("log").len();
-        assert!(
-            grown > LOG_FILE_LIMIT_BYTES as u64,
-            "the log's file is {grown} bytes after the burst: the read did not hold it back"
-        );
-
-        reader.execute_batch("COMMIT").expect("end read");
-        drop(reader);
-        // Writers go on; the thread copies the burst meanwhile, and a commit
-        // after that starts the log over.
-        let mut writer = writer;
-        let mut after = 0;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut left = grown;
-        while left > LOG_FILE_LIMIT_BYTES as u64 && Instant::now() < deadline {
-            writer = write(writer, 16).await.expect("after");
-            after += 16;
-            left = std::fs::metadata(&log).expect("log").len();
-            if left > LOG_FILE_LIMIT_BYTES as u64 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        assert!(
-            left <= LOG_FILE_LIMIT_BYTES as u64,
-            "the log's file is still {left} bytes 20 s after the read ended (it grew to \
-             {grown}; the limit is {LOG_FILE_LIMIT_BYTES})"
-        );
-
-        checkpoints.close().await;
-        let stored: i64 = writer
-            .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
-            .expect("count");
-        assert_eq!(stored, 1 + burst / 16 * 16 + after);
     }
 }

@@ -41,7 +41,7 @@ use uuid::Uuid;
 use self::admission::Decided;
 use self::admissions::{AdmissionWriter, WriteGate, Written};
 use self::changes::{ChangeWatch, DataVersion};
-use self::checkpoints::{Checkpointer, LOG_FILE_LIMIT_BYTES};
+use self::checkpoints::Checkpointer;
 use self::snapshots::SnapshotReaders;
 
 use crate::hits::{self, Hit, HitMemo};
@@ -93,7 +93,6 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             // A thread of the store's own checkpoints the log (see `checkpoints`).
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", LOG_FILE_LIMIT_BYTES.to_string())
             .busy_timeout(settings.acquire_timeout.max(Duration::from_secs(1)));
         let max_connections = settings.max_connections.max(1);
 
