@@ -16,8 +16,16 @@
 //!   writers' turn ([`WriteGate`]), which copies only what they wrote during the
 //!   first step. The log is then wholly copied, so the next writer starts it
 //!   over from the beginning instead of letting it grow.
+//!
+//! Started over, the log's file keeps its length. A burst that outran the
+//! checkpoints (a long read holds them back) would leave that much on disk for
+//! good, so once no commit has come in for an [`IDLE_INTERVAL`] and the file is
+//! longer than [`LOG_FILE_KEPT_BYTES`], the thread copies the rest and cuts the
+//! file to nothing (a `TRUNCATE` checkpoint, in the writers' turn). Doing that
+//! on the commit path instead (`journal_size_limit`) cost a tenth of the cold
+//! admissions (docs/performance-limits.md, "Session 21").
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
@@ -39,6 +47,11 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The log length (frames, of a page each) past which the log is started over.
 pub(super) const RESTART_FRAMES: i64 = 4096;
+
+/// The longest the log's file is left once the store is idle: four times the
+/// log at [`RESTART_FRAMES`] (4 KiB pages). What a steady stream of admissions
+/// grows it to (~40 MB) is kept, so the next stream does not grow it again.
+pub(super) const LOG_FILE_KEPT_BYTES: u64 = 4 * RESTART_FRAMES as u64 * 4096;
 
 /// The handle on the checkpoint thread.
 #[derive(Debug)]
@@ -63,10 +76,15 @@ impl Checkpointer {
             | OpenFlags::SQLITE_OPEN_URI;
         let conn =
             Connection::open_with_flags(path, flags).map_err(|e| unavailable(e.to_string()))?;
+        // A reader in the way of cutting the log makes the cut wait for the
+        // next idle turn, not hold the writers' turn meanwhile.
+        conn.busy_timeout(Duration::ZERO)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let log = log_file(path);
         let (commits, arrivals) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("kepler-sqlite-ckpt".into())
-            .spawn(move || run(conn, arrivals, gate))
+            .spawn(move || run(conn, &log, arrivals, gate))
             .map_err(|e| unavailable(format!("cannot start its thread: {e}")))?;
         Ok(Checkpointer {
             commits: Mutex::new(Some(commits)),
@@ -97,16 +115,24 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: Connection, commits: mpsc::Receiver<()>, gate: WriteGate) {
+/// SQLite's name for the log of the database file at `path`.
+fn log_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn run(conn: Connection, log: &Path, commits: mpsc::Receiver<()>, gate: WriteGate) {
     let mut last_pass = Instant::now();
     loop {
-        match commits.recv_timeout(IDLE_INTERVAL) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+        let idle = match commits.recv_timeout(IDLE_INTERVAL) {
+            Ok(()) => false,
+            Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => {
                 let _ = passive(&conn);
                 return;
             }
-        }
+        };
         // Commits that come in meanwhile are one more signal, not one each.
         let since = last_pass.elapsed();
         if since < PASS_INTERVAL {
@@ -125,7 +151,24 @@ fn run(conn: Connection, commits: mpsc::Receiver<()>, gate: WriteGate) {
             // Writers go on; the log grows until a later pass succeeds.
             Err(error) => tracing::warn!(%error, "checkpoint failed"),
         }
+        if idle && std::fs::metadata(log).is_ok_and(|m| m.len() > LOG_FILE_KEPT_BYTES) {
+            let turn = gate.blocking_lock();
+            match truncate(&conn) {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!("a read holds the log; cutting it waits"),
+                Err(error) => tracing::warn!(%error, "cutting the log's file failed"),
+            }
+            drop(turn);
+        }
     }
+}
+
+/// Copies the whole log and cuts its file to nothing; `false` when a read
+/// still needed part of it (nothing is cut then).
+fn truncate(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0).map(|busy| busy == 0)
+    })
 }
 
 /// A passive checkpoint (copies what it can without waiting for anyone);
@@ -189,5 +232,85 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
             .expect("count");
         assert_eq!(stored, rows);
+    }
+
+    /// A read that holds the checkpoints back lets the log's file grow past
+    /// what is kept; once the read ends and no commit comes in, the thread
+    /// copies the rest and cuts the file, and nothing written is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_file_is_cut_back_once_the_store_is_idle() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("kepler.db");
+        let log = log_file(&path);
+        Connection::open(&path)
+            .expect("create")
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE pages (body BLOB NOT NULL); \
+                 INSERT INTO pages (body) VALUES (zeroblob(10));",
+            )
+            .expect("set up");
+        // The admission writer's own connection, with its settings.
+        let writer =
+            super::super::admissions::connect(&path, Duration::from_secs(1)).expect("open writer");
+        let gate = WriteGate::default();
+        let checkpoints =
+            std::sync::Arc::new(Checkpointer::open(&path, gate.clone()).expect("open"));
+        let reader = Connection::open(&path).expect("open reader");
+        reader.execute_batch("BEGIN").expect("begin read");
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
+            .expect("read");
+
+        // About a page a row: the burst alone is longer than what is kept.
+        let burst = (LOG_FILE_KEPT_BYTES / 4096) as i64 + RESTART_FRAMES;
+        let thread_checkpoints = checkpoints.clone();
+        let thread_gate = gate.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            for _ in 0..burst / 16 {
+                let turn = thread_gate.blocking_lock();
+                writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
+                for _ in 0..16 {
+                    writer
+                        .execute("INSERT INTO pages (body) VALUES (zeroblob(3500))", [])
+                        .expect("insert");
+                }
+                writer.execute_batch("COMMIT").expect("commit");
+                drop(turn);
+                thread_checkpoints.committed();
+            }
+            writer
+        })
+        .await
+        .expect("burst");
+        let grown = std::fs::metadata(&log).expect("log").len();
+        assert!(
+            grown > LOG_FILE_KEPT_BYTES,
+            "the log's file is {grown} bytes after the burst: the read did not hold it back"
+        );
+
+        // While the read goes on, its part of the log stays.
+        tokio::time::sleep(IDLE_INTERVAL * 3).await;
+        let held = std::fs::metadata(&log).expect("log").len();
+        assert_eq!(held, grown, "the log's file changed under a read");
+
+        reader.execute_batch("COMMIT").expect("end read");
+        drop(reader);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut left = grown;
+        while left > LOG_FILE_KEPT_BYTES && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            left = std::fs::metadata(&log).map_or(0, |m| m.len());
+        }
+        assert!(
+            left <= LOG_FILE_KEPT_BYTES,
+            "the log's file is still {left} bytes 20 s after the read ended (it grew to \
+             {grown}; what is kept is {LOG_FILE_KEPT_BYTES})"
+        );
+
+        checkpoints.close().await;
+        let stored: i64 = writer
+            .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(stored, 1 + burst / 16 * 16);
     }
 }
