@@ -181,6 +181,35 @@ fn passive(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
+    /// Writes `rows` rows of about a page each (rounded down to whole
+    /// transactions of 16), each transaction in the writers' turn and told to
+    /// the thread, as the store's writers do.
+    async fn write_pages(
+        writer: Connection,
+        rows: i64,
+        gate: &WriteGate,
+        checkpoints: &std::sync::Arc<Checkpointer>,
+    ) -> Connection {
+        let (gate, checkpoints) = (gate.clone(), checkpoints.clone());
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..rows / 16 {
+                let turn = gate.blocking_lock();
+                writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
+                for _ in 0..16 {
+                    writer
+                        .execute("INSERT INTO pages (body) VALUES (zeroblob(3500))", [])
+                        .expect("insert");
+                }
+                writer.execute_batch("COMMIT").expect("commit");
+                drop(turn);
+                checkpoints.committed();
+            }
+            writer
+        })
+        .await
+        .expect("writer")
+    }
+
     /// Writers that never checkpoint, as the store's are: with the thread
     /// beside them the log is copied and started over, instead of growing by
     /// every page they write, and nothing written is lost.
@@ -201,23 +230,7 @@ mod tests {
 
         // About a page a row, in transactions of 16, each in its turn.
         let rows = 4 * RESTART_FRAMES;
-        let thread_checkpoints = checkpoints.clone();
-        let writer = tokio::task::spawn_blocking(move || {
-            for _ in 0..rows / 16 {
-                let turn = gate.blocking_lock();
-                writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
-                for _ in 0..16 {
-                    writer
-                        .execute("INSERT INTO pages (body) VALUES (zeroblob(3500))", [])
-                        .expect("insert");
-                }
-                writer.execute_batch("COMMIT").expect("commit");
-                drop(turn);
-                thread_checkpoints.committed();
-            }
-            writer
-        });
-        let writer = writer.await.expect("writer");
+        let writer = write_pages(writer, rows, &gate, &checkpoints).await;
         // The log's length now, in frames (its file keeps its longest size).
         let frames = passive(&writer).expect("checkpoint");
         assert!(
@@ -263,25 +276,7 @@ mod tests {
 
         // About a page a row: the burst alone is longer than what is kept.
         let burst = (LOG_FILE_KEPT_BYTES / 4096) as i64 + RESTART_FRAMES;
-        let thread_checkpoints = checkpoints.clone();
-        let thread_gate = gate.clone();
-        let writer = tokio::task::spawn_blocking(move || {
-            for _ in 0..burst / 16 {
-                let turn = thread_gate.blocking_lock();
-                writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
-                for _ in 0..16 {
-                    writer
-                        .execute("INSERT INTO pages (body) VALUES (zeroblob(3500))", [])
-                        .expect("insert");
-                }
-                writer.execute_batch("COMMIT").expect("commit");
-                drop(turn);
-                thread_checkpoints.committed();
-            }
-            writer
-        })
-        .await
-        .expect("burst");
+        let writer = write_pages(writer, burst, &gate, &checkpoints).await;
         let grown = std::fs::metadata(&log).expect("log").len();
         assert!(
             grown > LOG_FILE_KEPT_BYTES,
